@@ -1,0 +1,42 @@
+# spdnas workbench. `make repro` rebuilds every result, `make test` runs the test suite.
+# Both create the virtual environment on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.spdnas-installed
+PROFILE ?= default
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+export DVC_NO_ANALYTICS := 1
+export MPLBACKEND := Agg
+
+.PHONY: venv test repro lab bench clean-venv
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
+	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (spdnas)" >/dev/null
+	@touch $@
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+repro: $(STAMP)
+	SPDNAS_PROFILE=$(PROFILE) dvc repro
+
+bench: $(STAMP)
+	$(PY) bench/bench_spd.py
+
+lab: $(STAMP)
+	@token=$$($(PY) -c "import secrets; print(secrets.token_hex(24))"); \
+	echo "JupyterLab on http://127.0.0.1:8888/lab?token=$$token"; \
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=8888 --no-browser \
+	  --ServerApp.token=$$token --ServerApp.root_dir=$(CURDIR)
+
+clean-venv:
+	rm -rf $(VENV)
