@@ -1,0 +1,166 @@
+"""Design-space base class and the string registry of spaces (pycls-style).
+
+A design space is declarative: it samples JSON-able configs, builds ``nn.Module`` s from a config
+plus a ``dataset_info`` dict, and computes exact params/flops analytically. New spaces (e.g. the
+SPD spaces in ``spdnas.spaces.spd``) register themselves with :func:`register_space`::
+
+    from spdnas.spaces import DesignSpace, register_space
+
+    @register_space("spdnet")
+    class SPDNetSpace(DesignSpace):
+        ...
+
+``register_space`` accepts a DesignSpace subclass (instantiated with no arguments) or an instance.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import math
+from abc import ABC, abstractmethod
+
+import numpy as np
+from torch import nn
+
+SPACES: dict[str, "DesignSpace"] = {}
+
+# Optional modules that register more spaces on first lookup (added by other engineers).
+PLUGIN_MODULES = ("spdnas.spaces.spd",)
+_plugins_loaded = False
+
+
+def _norm(name: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"space name must be a non-empty string, got {name!r}")
+    return name.strip().lower().replace("-", "_")
+
+
+def register_space(name: str, space=None, *, overwrite: bool = False):
+    """Register ``space`` (instance or no-arg class) under ``name``; usable as a decorator."""
+    key = _norm(name)
+
+    def _do(obj):
+        inst = obj() if isinstance(obj, type) else obj
+        if not isinstance(inst, DesignSpace):
+            raise ValueError(f"space {name!r} must be a DesignSpace, got {type(inst).__name__}")
+        if key in SPACES and not overwrite and SPACES[key] is not inst:
+            raise ValueError(f"space {key!r} is already registered (pass overwrite=True)")
+        if not getattr(inst, "name", None):
+            inst.name = key
+        SPACES[key] = inst
+        return obj
+
+    return _do if space is None else _do(space)
+
+
+def _load_plugins() -> None:
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    for mod in PLUGIN_MODULES:
+        try:
+            found = importlib.util.find_spec(mod) is not None
+        except ModuleNotFoundError:
+            found = False
+        if found:
+            importlib.import_module(mod)
+
+
+def get_space(name: str) -> "DesignSpace":
+    """Look up a registered space by name (case-insensitive, '-' == '_')."""
+    key = _norm(name)
+    if key not in SPACES:
+        _load_plugins()
+    if key not in SPACES:
+        raise ValueError(f"unknown design space {name!r}; known: {', '.join(sorted(SPACES))}")
+    return SPACES[key]
+
+
+def list_spaces() -> list[str]:
+    """Sorted names of all registered spaces."""
+    _load_plugins()
+    return sorted(SPACES)
+
+
+def check_dataset_info(info: dict, keys=("in_channels", "image_size", "num_classes")) -> dict:
+    """Validate a dataset_info dict holding positive integers under ``keys``."""
+    if not isinstance(info, dict):
+        raise ValueError(f"dataset_info must be a dict, got {type(info).__name__}")
+    out = dict(info)
+    for k in keys:
+        if k not in info:
+            raise ValueError(f"dataset_info is missing {k!r} (has {sorted(info)})")
+        v = info[k]
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or int(v) <= 0:
+            raise ValueError(f"dataset_info[{k!r}] must be a positive integer, got {v!r}")
+        out[k] = int(v)
+    return out
+
+
+class DesignSpace(ABC):
+    """A parameterised population of models: sample configs, build them, count them."""
+
+    name: str = ""
+
+    @abstractmethod
+    def sample(self, rng: np.random.Generator) -> dict:
+        """Draw one JSON-able config."""
+
+    @abstractmethod
+    def validate(self, config: dict) -> dict:
+        """Return a normalised copy of ``config`` or raise ValueError naming the problem."""
+
+    @abstractmethod
+    def build(self, config: dict, dataset_info: dict) -> nn.Module:
+        """Instantiate the model for ``config`` and a dataset."""
+
+    @abstractmethod
+    def complexity(self, config: dict, dataset_info: dict) -> dict:
+        """Analytic ``{"params": int, "flops": int}`` (flops = multiply-adds)."""
+
+    @abstractmethod
+    def size(self) -> int:
+        """Number of distinct configurations in the space."""
+
+    def params(self, config: dict, dataset_info: dict) -> int:
+        """Exact learnable parameter count."""
+        return int(self.complexity(config, dataset_info)["params"])
+
+    def flops(self, config: dict, dataset_info: dict) -> int:
+        """Exact multiply-adds for one input sample."""
+        return int(self.complexity(config, dataset_info)["flops"])
+
+    def input_shape(self, dataset_info: dict) -> tuple:
+        """Shape of one input sample (no batch dim); image spaces use (C, S, S)."""
+        info = check_dataset_info(dataset_info)
+        return (info["in_channels"], info["image_size"], info["image_size"])
+
+    def to_json(self, config: dict) -> str:
+        """Canonical JSON string of a (validated) config."""
+        return json.dumps(self.validate(config), sort_keys=True, separators=(",", ":"))
+
+    def describe(self) -> dict:
+        """JSON-able summary of the space (name, size, value grids)."""
+        return {"name": self.name, "size": self.size()}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, size={self.size():,})"
+
+
+def _rng(rng) -> np.random.Generator:
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    return rng
+
+
+def choice(rng: np.random.Generator, values):
+    """Uniform choice from a list, returning the plain Python element."""
+    return values[int(_rng(rng).integers(len(values)))]
+
+
+def prod(values) -> int:
+    """Exact integer product."""
+    return int(math.prod(int(v) for v in values))
