@@ -1,0 +1,349 @@
+"""Batched spectral functions of symmetric matrices with Daleckii–Krein backward.
+
+Every function takes a tensor of shape ``(..., n, n)`` holding symmetric matrices and computes
+``U f(Λ) Uᵀ`` from one ``torch.linalg.eigh``. The backward pass uses the Daleckii–Krein formula
+
+    dX = U (K ∘ (Uᵀ sym(G) U)) Uᵀ,   K_ij = (f(λ_i) − f(λ_j)) / (λ_i − λ_j),  K_ii = f'(λ_i)
+
+with closed forms of the divided differences that are stable when eigenvalues coincide
+(``log1p``/``expm1`` forms, exact algebraic forms for square roots) and a relative tolerance below
+which the derivative at the mid point is used. Selection is done with ``torch.where`` only: no
+host synchronisation, so the same code runs on CUDA. Plain autograd through ``eigh`` divides by
+``λ_i − λ_j`` and returns NaN/Inf at the identity and wrong values on repeated spectra.
+
+Input checks: shapes are always checked (free). Value checks (finite, symmetric, positive
+definite) need a host sync; they run when ``check=True`` (the default of the public functions)
+and can be switched off globally with :func:`set_checks` or locally with :func:`checks`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import torch
+
+__all__ = [
+    "sym",
+    "check_symmetric",
+    "check_spd",
+    "set_checks",
+    "checks",
+    "eigh",
+    "logm",
+    "expm",
+    "sqrtm",
+    "invsqrtm",
+    "sqrtm_invsqrtm",
+    "powm",
+    "reeig",
+    "spectral_apply",
+    "vec_upper",
+    "unvec_upper",
+    "loewner",
+]
+
+_CHECKS = True
+
+
+def set_checks(enabled: bool) -> None:
+    """Globally enable or disable value checks (NaN/Inf, symmetry, positive definiteness)."""
+    global _CHECKS
+    _CHECKS = bool(enabled)
+
+
+@contextlib.contextmanager
+def checks(enabled: bool):
+    """Context manager that temporarily enables/disables value checks."""
+    global _CHECKS
+    old = _CHECKS
+    _CHECKS = bool(enabled)
+    try:
+        yield
+    finally:
+        _CHECKS = old
+
+
+def sym(X: torch.Tensor) -> torch.Tensor:
+    """Symmetric part (X + Xᵀ) / 2 of the last two dimensions."""
+    return 0.5 * (X + X.transpose(-1, -2))
+
+
+def _check_shape(X: torch.Tensor, name: str) -> None:
+    if not isinstance(X, torch.Tensor):
+        raise ValueError(f"{name}: expected a torch.Tensor, got {type(X).__name__}")
+    if X.dim() < 2 or X.shape[-1] != X.shape[-2]:
+        raise ValueError(f"{name}: expected square matrices of shape (..., n, n), got {tuple(X.shape)}")
+    if X.shape[-1] == 0:
+        raise ValueError(f"{name}: empty matrices of shape {tuple(X.shape)}")
+    if not (X.dtype.is_floating_point):
+        raise ValueError(f"{name}: expected a real floating dtype (float32/float64), got {X.dtype}")
+
+
+def _sym_tol(X: torch.Tensor) -> float:
+    return 1e-4 if X.dtype in (torch.float16, torch.bfloat16, torch.float32) else 1e-8
+
+
+def check_symmetric(X: torch.Tensor, name: str = "input", check: bool = True) -> None:
+    """Raise ValueError unless X has shape (..., n, n) and holds finite symmetric matrices."""
+    _check_shape(X, name)
+    if not (check and _CHECKS):
+        return
+    X = X.detach()
+    if not bool(torch.isfinite(X).all()):
+        raise ValueError(f"{name}: contains NaN or Inf")
+    scale = X.abs().amax(dim=(-1, -2)).clamp_min(1.0)
+    asym = (X - X.transpose(-1, -2)).abs().amax(dim=(-1, -2)) / scale
+    worst = float(asym.max())
+    if worst > _sym_tol(X):
+        raise ValueError(
+            f"{name}: matrices are not symmetric (max relative |X - Xᵀ| = {worst:.3g} > {_sym_tol(X):g})"
+        )
+
+
+def check_spd(X: torch.Tensor, name: str = "input", check: bool = True) -> None:
+    """Raise ValueError unless X holds finite symmetric positive definite matrices."""
+    check_symmetric(X, name, check)
+    if not (check and _CHECKS):
+        return
+    L = torch.linalg.eigvalsh(sym(X.detach()))
+    _check_pd_eigs(L, name)
+
+
+def _check_pd_eigs(L: torch.Tensor, name: str) -> None:
+    lmin = float(L.min())
+    if not lmin > 0:
+        raise ValueError(f"{name}: matrices are not positive definite (smallest eigenvalue {lmin:.3g})")
+
+
+def eigh(X: torch.Tensor):
+    """Eigendecomposition of the symmetric part of X (ascending eigenvalues)."""
+    return torch.linalg.eigh(sym(X))
+
+
+# ---------------------------------------------------------------------------------------------
+# Scalar functions and their divided differences
+# ---------------------------------------------------------------------------------------------
+
+
+def _rtol(dtype: torch.dtype) -> float:
+    # Balances round-off of the closed form (≈ eps / rtol) against the mid-point
+    # approximation error (≈ rtol² / 12): rtol = eps^(1/3).
+    return float(torch.finfo(dtype).eps) ** (1.0 / 3.0)
+
+
+def _f(kind: str, L: torch.Tensor, p: float) -> torch.Tensor:
+    if kind == "log":
+        return torch.log(L)
+    if kind == "exp":
+        return torch.exp(L)
+    if kind == "sqrt":
+        return torch.sqrt(L)
+    if kind == "invsqrt":
+        return torch.rsqrt(L)
+    if kind == "pow":
+        return torch.pow(L, p)
+    if kind == "reeig":
+        return torch.clamp_min(L, p)
+    raise ValueError(f"unknown spectral function {kind!r}")
+
+
+def _fprime(kind: str, L: torch.Tensor, p: float) -> torch.Tensor:
+    if kind == "log":
+        return 1.0 / L
+    if kind == "exp":
+        return torch.exp(L)
+    if kind == "sqrt":
+        return 0.5 * torch.rsqrt(L)
+    if kind == "invsqrt":
+        return -0.5 * torch.rsqrt(L) / L
+    if kind == "pow":
+        return p * torch.pow(L, p - 1.0)
+    if kind == "reeig":
+        return (L > p).to(L.dtype)
+    raise ValueError(f"unknown spectral function {kind!r}")
+
+
+def loewner(L: torch.Tensor, kind: str, p: float = 0.0, fL: torch.Tensor | None = None) -> torch.Tensor:
+    """Loewner matrix K_ij of divided differences of f at eigenvalues L (..., n) → (..., n, n)."""
+    li = L.unsqueeze(-1)
+    lj = L.unsqueeze(-2)
+    d = li - lj
+    scale = torch.maximum(li.abs(), lj.abs())
+    if kind == "exp":
+        scale = torch.ones_like(scale)  # exp is smooth at every scale; use absolute tolerance
+    near = d.abs() <= _rtol(L.dtype) * scale
+    d_safe = torch.where(near, torch.ones_like(d), d)
+    mid = 0.5 * (li + lj)
+    deriv = _fprime(kind, mid, p)
+    if kind == "sqrt":
+        sq = torch.sqrt(L)
+        return 1.0 / (sq.unsqueeze(-1) + sq.unsqueeze(-2))  # exact, also for li == lj
+    if kind == "invsqrt":
+        sq = torch.sqrt(L)
+        si, sj = sq.unsqueeze(-1), sq.unsqueeze(-2)
+        return -1.0 / (si * sj * (si + sj))  # exact, also for li == lj
+    if kind == "log":
+        dd = torch.log1p(d_safe / lj) / d_safe
+    elif kind == "exp":
+        dd = torch.exp(lj) * torch.expm1(d_safe) / d_safe
+    elif kind == "pow":
+        dd = torch.pow(lj, p) * torch.expm1(p * torch.log1p(d_safe / lj)) / d_safe
+    elif kind == "reeig":
+        f = fL if fL is not None else _f(kind, L, p)
+        dd = (f.unsqueeze(-1) - f.unsqueeze(-2)) / d_safe
+        # at exact ties the derivative is ambiguous at the kink: use the one-sided value of the pair
+        deriv = ((li > p) & (lj > p)).to(L.dtype)
+    else:
+        raise ValueError(f"unknown spectral function {kind!r}")
+    return torch.where(near, deriv, dd)
+
+
+class _Spectral(torch.autograd.Function):
+    """U f(Λ) Uᵀ with Daleckii–Krein backward; f given by (kind, p)."""
+
+    @staticmethod
+    def forward(ctx, X, kind, p):
+        L, U = torch.linalg.eigh(sym(X))
+        fL = _f(kind, L, p)
+        Y = (U * fL.unsqueeze(-2)) @ U.transpose(-1, -2)
+        ctx.kind, ctx.p = kind, p
+        ctx.save_for_backward(L, U, fL)
+        return Y
+
+    @staticmethod
+    def backward(ctx, G):
+        L, U, fL = ctx.saved_tensors
+        K = loewner(L, ctx.kind, ctx.p, fL)
+        Ut = U.transpose(-1, -2)
+        Gt = Ut @ sym(G) @ U
+        return U @ (K * Gt) @ Ut, None, None
+
+
+class _SqrtInvSqrt(torch.autograd.Function):
+    """X^{1/2} and X^{-1/2} from one eigendecomposition."""
+
+    @staticmethod
+    def forward(ctx, X):
+        L, U = torch.linalg.eigh(sym(X))
+        s = torch.sqrt(L)
+        Ut = U.transpose(-1, -2)
+        S = (U * s.unsqueeze(-2)) @ Ut
+        Si = (U / s.unsqueeze(-2)) @ Ut
+        ctx.save_for_backward(L, U)
+        return S, Si
+
+    @staticmethod
+    def backward(ctx, G1, G2):
+        L, U = ctx.saved_tensors
+        Ut = U.transpose(-1, -2)
+        acc = torch.zeros_like(U)
+        if G1 is not None:
+            acc = acc + loewner(L, "sqrt") * (Ut @ sym(G1) @ U)
+        if G2 is not None:
+            acc = acc + loewner(L, "invsqrt") * (Ut @ sym(G2) @ U)
+        return U @ acc @ Ut
+
+
+def _apply(X: torch.Tensor, kind: str, p: float, check: bool, name: str, needs_pd: bool) -> torch.Tensor:
+    if needs_pd:
+        _check_shape(X, name)
+        if check and _CHECKS:
+            check_symmetric(X, name)
+            _check_pd_eigs(torch.linalg.eigvalsh(sym(X.detach())), name)
+    else:
+        check_symmetric(X, name, check)
+    return _Spectral.apply(X, kind, p)
+
+
+def logm(X: torch.Tensor, check: bool = True) -> torch.Tensor:
+    """Matrix logarithm of SPD matrices (..., n, n)."""
+    return _apply(X, "log", 0.0, check, "logm", True)
+
+
+def expm(X: torch.Tensor, check: bool = True) -> torch.Tensor:
+    """Matrix exponential of symmetric matrices (..., n, n)."""
+    return _apply(X, "exp", 0.0, check, "expm", False)
+
+
+def sqrtm(X: torch.Tensor, check: bool = True) -> torch.Tensor:
+    """Matrix square root of SPD matrices (..., n, n)."""
+    return _apply(X, "sqrt", 0.0, check, "sqrtm", True)
+
+
+def invsqrtm(X: torch.Tensor, check: bool = True) -> torch.Tensor:
+    """Inverse matrix square root of SPD matrices (..., n, n)."""
+    return _apply(X, "invsqrt", 0.0, check, "invsqrtm", True)
+
+
+def sqrtm_invsqrtm(X: torch.Tensor, check: bool = True):
+    """(X^{1/2}, X^{-1/2}) of SPD matrices from a single eigendecomposition."""
+    _check_shape(X, "sqrtm_invsqrtm")
+    if check and _CHECKS:
+        check_spd(X, "sqrtm_invsqrtm")
+    return _SqrtInvSqrt.apply(X)
+
+
+def powm(X: torch.Tensor, p: float, check: bool = True) -> torch.Tensor:
+    """Matrix power X^p of SPD matrices (..., n, n) for a real exponent p."""
+    p = float(p)
+    if not math.isfinite(p):
+        raise ValueError(f"powm: exponent must be finite, got {p}")
+    return _apply(X, "pow", p, check, "powm", True)
+
+
+def reeig(X: torch.Tensor, eps: float = 1e-4, check: bool = True) -> torch.Tensor:
+    """Eigenvalue rectification U max(Λ, eps) Uᵀ (SPDNet's ReEig) of symmetric matrices."""
+    eps = float(eps)
+    if not (eps > 0 and math.isfinite(eps)):
+        raise ValueError(f"reeig: eps must be a positive finite number, got {eps}")
+    return _apply(X, "reeig", eps, check, "reeig", False)
+
+
+def spectral_apply(X: torch.Tensor, kind: str, p: float = 0.0, check: bool = True) -> torch.Tensor:
+    """Generic entry point: kind in {'log','exp','sqrt','invsqrt','pow','reeig'}."""
+    table = {"log": True, "exp": False, "sqrt": True, "invsqrt": True, "pow": True, "reeig": False}
+    if kind not in table:
+        raise ValueError(f"unknown spectral function {kind!r}; choose from {sorted(table)}")
+    return _apply(X, kind, float(p), check, kind, table[kind])
+
+
+# ---------------------------------------------------------------------------------------------
+# Vectorisation
+# ---------------------------------------------------------------------------------------------
+
+_TRIU_CACHE: dict = {}
+
+
+def _triu(n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    key = (n, str(device))
+    if key not in _TRIU_CACHE:
+        _TRIU_CACHE[key] = torch.triu_indices(n, n, device=device)
+    return _TRIU_CACHE[key]
+
+
+def vec_upper(X: torch.Tensor) -> torch.Tensor:
+    """Upper triangle of symmetric (..., n, n) as (..., n(n+1)/2), off-diagonal scaled by √2.
+
+    The scaling makes the map an isometry: ‖vec_upper(X)‖₂ = ‖X‖_F.
+    """
+    _check_shape(X, "vec_upper")
+    n = X.shape[-1]
+    r, c = _triu(n, X.device)
+    v = X[..., r, c]
+    w = torch.where(r == c, 1.0, math.sqrt(2.0)).to(dtype=X.dtype)
+    return v * w
+
+
+def unvec_upper(v: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`vec_upper`: (..., n(n+1)/2) → symmetric (..., n, n)."""
+    m = v.shape[-1]
+    n = int(round((math.sqrt(8 * m + 1) - 1) / 2))
+    if n * (n + 1) // 2 != m:
+        raise ValueError(f"unvec_upper: length {m} is not a triangular number n(n+1)/2")
+    r, c = _triu(n, v.device)
+    w = torch.where(r == c, 1.0, 1.0 / math.sqrt(2.0)).to(dtype=v.dtype)
+    X = v.new_zeros(*v.shape[:-1], n, n)
+    X[..., r, c] = v * w
+    X[..., c, r] = v * w
+    return X
