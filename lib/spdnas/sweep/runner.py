@@ -1,0 +1,276 @@
+"""Population sweeps: sample n models from a design space, train each briefly, store results.
+
+Model ``i`` of a sweep gets ``model_seed = derive_seed(seed, i)``; its config is
+``space.sample(default_rng(model_seed))`` and its weights/batch order are seeded by it too, so a
+model does not depend on ``n`` or on which executor ran it. Records are written only by the
+driver process (one fsync'd JSONL line each), so a sweep is resumable: re-running skips the
+``model_id`` s already stored for the same sweep id (space + dataset + seeds + recipe).
+
+Executors:
+
+* ``"inline"``: in this process;
+* ``"process"``: a local spawn process pool (``workers`` processes); a crashed pool is rebuilt
+  and the unfinished models resubmitted;
+* ``"dask"``: an embedded ``distributed.LocalCluster`` on 127.0.0.1 (dashboard off), or an
+  existing scheduler given as ``"tcp://host:port"``. Models on a worker that dies are
+  rescheduled by Dask on the remaining/restarted workers; ``retries`` also re-runs exceptions.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import json
+import logging
+import multiprocessing as mp
+import os
+import socket
+import time
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from spdnas.spaces import DesignSpace, get_space
+
+from .datasets import get_dataset, import_plugins
+from .store import ResultStore
+from .trainer import normalize_recipe, train_eval
+
+log = logging.getLogger(__name__)
+EXECUTORS = ("inline", "process", "dask")
+
+
+def derive_seed(seed: int, i: int) -> int:
+    """Per-model seed from (sweep seed, model index), independent across i (SeedSequence)."""
+    return int(np.random.SeedSequence([int(seed), int(i)]).generate_state(1, np.uint32)[0])
+
+
+def sweep_id(space: str, dataset: str, seed: int, recipe: dict, data_seed: int = 0,
+             dataset_kwargs: dict | None = None) -> str:
+    """Short stable hash identifying a sweep (what resuming must match)."""
+    key = json.dumps({"space": space, "dataset": dataset, "seed": int(seed), "recipe": recipe,
+                      "data_seed": int(data_seed), "dataset_kwargs": dataset_kwargs or {}},
+                     sort_keys=True, default=str)
+    return hashlib.sha1(key.encode()).hexdigest()[:12]
+
+
+def evaluate_model(task: dict, data: dict) -> dict:
+    """Build, count, train and evaluate one model; returns its store record."""
+    if task.get("threads"):
+        torch.set_num_threads(int(task["threads"]))
+    import_plugins(task.get("plugins"))
+    space = task["space"]
+    info = data["info"]
+    torch.manual_seed(task["model_seed"])
+    model = space.build(task["config"], info)
+    cx = space.complexity(task["config"], info)
+    res = train_eval(model, data, task["recipe"], seed=task["model_seed"])
+    return {
+        "space": space.name,
+        "model_id": task["model_id"],
+        "config": json.dumps(task["config"], sort_keys=True, separators=(",", ":")),
+        "params": int(cx["params"]),
+        "flops": int(cx["flops"]),
+        "error": res["error"],
+        "test_loss": res["test_loss"],
+        "diverged": res["diverged"],
+        "seed": task["seed"],
+        "model_seed": task["model_seed"],
+        "epochs": task["recipe"]["epochs"],
+        "dataset": task["dataset"],
+        "train_time": res["train_time"],
+        "curve": res["curve"],
+        "sweep": task["sweep"],
+        "recipe": json.dumps(task["recipe"], sort_keys=True, separators=(",", ":")),
+        "host": f"{socket.gethostname()}:{os.getpid()}",
+    }
+
+
+# ---- process pool ----------------------------------------------------------------------------
+_WORKER_DATA = None
+
+
+def _pool_init(data, threads, plugins):
+    global _WORKER_DATA
+    _WORKER_DATA = data
+    torch.set_num_threads(max(1, int(threads or 1)))
+    import_plugins(plugins)
+
+
+def _pool_run(task):
+    return evaluate_model(task, _WORKER_DATA)
+
+
+def _load_data_task(dataset, data_seed, dataset_kwargs, plugins):
+    import_plugins(plugins)
+    return get_dataset(dataset, seed=data_seed, **dataset_kwargs)
+
+
+def _check_int(name, v, lo):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+        raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+    return int(v)
+
+
+def run_sweep(space, dataset: str, n: int, seed: int = 0, recipe: dict | None = None,
+              store="runs/sweep.jsonl", executor: str = "inline", progress: bool = True, *,
+              workers: int | None = None, threads_per_worker: int = 1, retries: int = 2,
+              data_seed: int = 0, dataset_kwargs: dict | None = None, plugins=(),
+              export_parquet: bool = True, dashboard: bool = False) -> list[dict]:
+    """Sample, train and evaluate ``n`` models of ``space`` on ``dataset``; returns the n records.
+
+    Args:
+        space: registered space name or a DesignSpace instance.
+        dataset: registered dataset name (see :mod:`spdnas.sweep.datasets`).
+        n, seed: population size and sweep seed (model i uses ``derive_seed(seed, i)``).
+        recipe: training recipe (see :func:`spdnas.sweep.trainer.normalize_recipe`).
+        store: JSONL path; a Parquet copy is written next to it (``.parquet``).
+        executor: "inline", "process", "dask" or a scheduler address "tcp://host:port".
+        progress: tqdm bar over models (with ETA).
+        workers: processes for "process"/"dask" (default 2).
+        threads_per_worker: torch threads per worker process.
+        retries: extra attempts per model after a worker error.
+        data_seed, dataset_kwargs: passed to the dataset loader (train/test split seed, options).
+        plugins: module names to import (in the driver and in workers) that register spaces or
+            datasets.
+        export_parquet: write ``<store>.parquet`` at the end.
+        dashboard: for the embedded Dask cluster, serve the dashboard on 127.0.0.1 (random port).
+    """
+    import_plugins(plugins)
+    space_obj = get_space(space) if isinstance(space, str) else space
+    if not isinstance(space_obj, DesignSpace):
+        raise ValueError(f"space must be a name or DesignSpace, got {type(space).__name__}")
+    if not isinstance(dataset, str) or not dataset:
+        raise ValueError(f"dataset must be a registered dataset name, got {dataset!r}")
+    n = _check_int("n", n, 1)
+    seed = _check_int("seed", seed, 0)
+    data_seed = _check_int("data_seed", data_seed, 0)
+    retries = _check_int("retries", retries, 0)
+    threads_per_worker = _check_int("threads_per_worker", threads_per_worker, 1)
+    workers = 2 if workers is None else _check_int("workers", workers, 1)
+    dataset_kwargs = dict(dataset_kwargs or {})
+    plugins = list(plugins or ())
+    if not isinstance(executor, str) or not (executor in EXECUTORS or executor.startswith("tcp://")):
+        raise ValueError(f"executor must be one of {EXECUTORS} or 'tcp://host:port', got {executor!r}")
+    r = normalize_recipe(recipe)
+    sid = sweep_id(space_obj.name, dataset, seed, r, data_seed, dataset_kwargs)
+    st = store if isinstance(store, ResultStore) else ResultStore(store)
+
+    with st.lock():
+        existing = [x for x in st.load(repair=True) if x.get("sweep") == sid]
+        done = {x["model_id"] for x in existing if x.get("model_id") in range(n)}
+        tasks = []
+        for i in range(n):
+            if i in done:
+                continue
+            ms = derive_seed(seed, i)
+            cfg = space_obj.sample(np.random.default_rng(ms))
+            tasks.append({"space": space_obj, "config": cfg, "model_id": i, "model_seed": ms,
+                          "seed": seed, "recipe": r, "dataset": dataset, "sweep": sid,
+                          "plugins": plugins})
+        bar = tqdm(total=n, initial=len(done), desc=f"sweep {space_obj.name}/{dataset}",
+                   unit="model", disable=not progress, dynamic_ncols=True)
+        failures = {}
+
+        def on_result(rec):
+            st.append(rec)
+            done.add(rec["model_id"])
+            bar.update(1)
+
+        try:
+            if tasks:
+                if executor == "inline":
+                    data = get_dataset(dataset, seed=data_seed, **dataset_kwargs)
+                    for t in tasks:
+                        on_result(evaluate_model(t, data))
+                elif executor == "process":
+                    data = get_dataset(dataset, seed=data_seed, **dataset_kwargs)
+                    _run_process(tasks, data, workers, threads_per_worker, plugins, retries,
+                                 on_result, failures)
+                else:
+                    _run_dask(tasks, executor, dataset, data_seed, dataset_kwargs, workers,
+                              threads_per_worker, plugins, retries, dashboard, on_result, failures)
+        finally:
+            bar.close()
+        records = [x for x in st.load() if x.get("sweep") == sid and x.get("model_id") in range(n)]
+        if export_parquet:
+            st.export_parquet()
+    if failures:
+        msg = "; ".join(f"model {k}: {v}" for k, v in sorted(failures.items()))
+        raise RuntimeError(f"{len(failures)} model(s) failed (re-run to retry them): {msg}")
+    uniq = {}
+    for x in records:
+        uniq.setdefault(x["model_id"], x)
+    return [uniq[i] for i in sorted(uniq)]
+
+
+def _run_process(tasks, data, workers, threads, plugins, retries, on_result, failures):
+    pending = {t["model_id"]: t for t in tasks}
+    attempts = dict.fromkeys(pending, 0)
+    ctx = mp.get_context("spawn")
+    while pending:
+        broken = False
+        with cf.ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=ctx,
+                                    initializer=_pool_init, initargs=(data, threads, plugins)) as ex:
+            futs = {ex.submit(_pool_run, t): mid for mid, t in pending.items()}
+            for fut in cf.as_completed(futs):
+                mid = futs[fut]
+                try:
+                    rec = fut.result()
+                except cf.process.BrokenProcessPool:
+                    broken = True
+                    continue
+                except Exception as e:  # model-level error: retry or give up
+                    attempts[mid] += 1
+                    if attempts[mid] > retries:
+                        failures[mid] = repr(e)
+                        pending.pop(mid)
+                    continue
+                pending.pop(mid)
+                on_result(rec)
+        if broken:
+            for mid in list(pending):
+                attempts[mid] += 1
+                if attempts[mid] > retries + 1:
+                    failures[mid] = "worker process died repeatedly"
+                    pending.pop(mid)
+            log.warning("process pool broke; resubmitting %d model(s)", len(pending))
+
+
+def _run_dask(tasks, executor, dataset, data_seed, dataset_kwargs, workers, threads, plugins,
+              retries, dashboard, on_result, failures):
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if executor == "dask":
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+            dashboard_address="127.0.0.1:0" if dashboard else None,
+            silence_logs=logging.ERROR,
+        )
+        client = Client(cluster)
+    else:
+        client = Client(executor, timeout="30s")
+    try:
+        data_fut = client.submit(_load_data_task, dataset, data_seed, dataset_kwargs, plugins,
+                                 pure=False, retries=retries, key=f"spdnas-data-{tasks[0]['sweep']}-{time.time_ns()}")
+        futs = {}
+        for t in tasks:
+            t = {**t, "threads": threads}
+            f = client.submit(evaluate_model, t, data_fut, pure=False, retries=retries,
+                              key=f"spdnas-model-{t['sweep']}-{t['model_id']}-{time.time_ns()}")
+            futs[f] = t["model_id"]
+        for fut in as_completed(list(futs)):
+            mid = futs[fut]
+            try:
+                rec = fut.result()
+            except Exception as e:
+                failures[mid] = repr(e)
+                continue
+            on_result(rec)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
