@@ -7,7 +7,7 @@ Every function takes a tensor of shape ``(..., n, n)`` holding symmetric matrice
 
 with closed forms of the divided differences that are stable when eigenvalues coincide
 (``log1p``/``expm1`` forms, exact algebraic forms for square roots) and a relative tolerance below
-which the derivative at the mid point is used. Selection is done with ``torch.where`` only: no
+which the derivative at the mid point is used. Selection is arithmetic (a 0/1 mask blend), with no
 host synchronisation, so the same code runs on CUDA. Plain autograd through ``eigh`` divides by
 ``λ_i − λ_j`` and returns NaN/Inf at the identity and wrong values on repeated spectra.
 
@@ -164,39 +164,55 @@ def _fprime(kind: str, L: torch.Tensor, p: float) -> torch.Tensor:
     raise ValueError(f"unknown spectral function {kind!r}")
 
 
+def _pairs(v: torch.Tensor):
+    """Contiguous (v_i, v_j) grids of shape (..., n, n); contiguous operands keep CPU kernels vectorised."""
+    shape = (*v.shape, v.shape[-1])
+    return v.unsqueeze(-1).expand(shape).contiguous(), v.unsqueeze(-2).expand(shape).contiguous()
+
+
 def loewner(L: torch.Tensor, kind: str, p: float = 0.0, fL: torch.Tensor | None = None) -> torch.Tensor:
-    """Loewner matrix K_ij of divided differences of f at eigenvalues L (..., n) → (..., n, n)."""
-    li = L.unsqueeze(-1)
-    lj = L.unsqueeze(-2)
-    d = li - lj
-    scale = torch.maximum(li.abs(), lj.abs())
-    if kind == "exp":
-        scale = torch.ones_like(scale)  # exp is smooth at every scale; use absolute tolerance
-    near = d.abs() <= _rtol(L.dtype) * scale
-    d_safe = torch.where(near, torch.ones_like(d), d)
-    mid = 0.5 * (li + lj)
-    deriv = _fprime(kind, mid, p)
+    """Loewner matrix K_ij of divided differences of f at eigenvalues L (..., n) → (..., n, n).
+
+    Pairs with |λ_i − λ_j| <= rtol·|λ_j| (absolute for exp) use the derivative at the mid point; the
+    others a cancellation-free closed form (λ_i − λ_j is exact for close pairs, then ``log1p`` /
+    ``expm1``). The two are blended arithmetically (``torch.where`` is slow on CPU) and nothing
+    depends on data in Python, so there is no host synchronisation.
+    """
     if kind == "sqrt":
-        sq = torch.sqrt(L)
-        return 1.0 / (sq.unsqueeze(-1) + sq.unsqueeze(-2))  # exact, also for li == lj
+        si, sj = _pairs(torch.sqrt(L))
+        return torch.reciprocal(si.add_(sj))  # exact, also for λ_i == λ_j
     if kind == "invsqrt":
-        sq = torch.sqrt(L)
-        si, sj = sq.unsqueeze(-1), sq.unsqueeze(-2)
-        return -1.0 / (si * sj * (si + sj))  # exact, also for li == lj
-    if kind == "log":
-        dd = torch.log1p(d_safe / lj) / d_safe
-    elif kind == "exp":
-        dd = torch.exp(lj) * torch.expm1(d_safe) / d_safe
-    elif kind == "pow":
-        dd = torch.pow(lj, p) * torch.expm1(p * torch.log1p(d_safe / lj)) / d_safe
+        si, sj = _pairs(torch.sqrt(L))
+        return torch.reciprocal(si * sj * (si + sj)).neg_()  # exact, also for λ_i == λ_j
+    li, lj = _pairs(L)
+    d = li - lj
+    rtol = _rtol(L.dtype)
+    if kind == "exp":
+        near = (d.abs() <= rtol).to(L.dtype)
+        d_safe = d.add(near)
+        dd = torch.expm1(d_safe).div_(d_safe).mul_(torch.exp(lj))
+        deriv = torch.exp(li.add_(lj).mul_(0.5))
+    elif kind in ("log", "pow"):
+        q = d.div_(lj)  # relative gap; d is not used after this point
+        near = (q.abs() <= rtol).to(L.dtype)
+        q.add_(near)  # never zero on near pairs (|q| <= rtol there)
+        if kind == "log":
+            dd = torch.log1p(q).div_(q.mul_(lj))
+            deriv = torch.reciprocal(li.add_(lj).mul_(0.5))
+        else:
+            dd = torch.expm1(torch.log1p(q).mul_(p)).div_(q).mul_(torch.pow(lj, p - 1.0))
+            deriv = torch.pow(li.add_(lj).mul_(0.5), p - 1.0).mul_(p)
     elif kind == "reeig":
+        scale = torch.maximum(li.abs(), lj.abs()).clamp_min_(p)
+        near = (d.abs() <= rtol * scale).to(L.dtype)
         f = fL if fL is not None else _f(kind, L, p)
-        dd = (f.unsqueeze(-1) - f.unsqueeze(-2)) / d_safe
-        # at exact ties the derivative is ambiguous at the kink: use the one-sided value of the pair
+        fi, fj = _pairs(f)
+        dd = fi.sub_(fj).div_(d.add_(near))
+        # near ties: derivative 1 if both eigenvalues are kept, 0 otherwise (one-sided at the kink)
         deriv = ((li > p) & (lj > p)).to(L.dtype)
     else:
         raise ValueError(f"unknown spectral function {kind!r}")
-    return torch.where(near, deriv, dd)
+    return torch.addcmul(dd, near, deriv.sub_(dd))
 
 
 class _Spectral(torch.autograd.Function):
@@ -204,7 +220,8 @@ class _Spectral(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, X, kind, p):
-        L, U = torch.linalg.eigh(sym(X))
+        # eigh reads the lower triangle only: inputs are symmetric (checked by the public API)
+        L, U = torch.linalg.eigh(X)
         fL = _f(kind, L, p)
         Y = (U * fL.unsqueeze(-2)) @ U.transpose(-1, -2)
         ctx.kind, ctx.p = kind, p
@@ -216,7 +233,7 @@ class _Spectral(torch.autograd.Function):
         L, U, fL = ctx.saved_tensors
         K = loewner(L, ctx.kind, ctx.p, fL)
         Ut = U.transpose(-1, -2)
-        Gt = Ut @ sym(G) @ U
+        Gt = sym(Ut @ G @ U)  # = Uᵀ sym(G) U
         return U @ (K * Gt) @ Ut, None, None
 
 
@@ -225,7 +242,7 @@ class _SqrtInvSqrt(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, X):
-        L, U = torch.linalg.eigh(sym(X))
+        L, U = torch.linalg.eigh(X)
         s = torch.sqrt(L)
         Ut = U.transpose(-1, -2)
         S = (U * s.unsqueeze(-2)) @ Ut
@@ -239,9 +256,9 @@ class _SqrtInvSqrt(torch.autograd.Function):
         Ut = U.transpose(-1, -2)
         acc = torch.zeros_like(U)
         if G1 is not None:
-            acc = acc + loewner(L, "sqrt") * (Ut @ sym(G1) @ U)
+            acc = acc + loewner(L, "sqrt") * sym(Ut @ G1 @ U)
         if G2 is not None:
-            acc = acc + loewner(L, "invsqrt") * (Ut @ sym(G2) @ U)
+            acc = acc + loewner(L, "invsqrt") * sym(Ut @ G2 @ U)
         return U @ acc @ Ut
 
 

@@ -1,0 +1,184 @@
+"""Benchmark the SPD layer library against raw eigh, plain autograd and spd-learn, in one run.
+
+Prints ratios (never asserts): each spectral function's forward+backward time divided by
+``torch.linalg.eigh`` forward alone (target <= 1.3), and SPDNet / SPDNetBN training steps
+(HDM05-like 93→70→50→30, batch 30) against spd-learn's equivalent models (target: ours faster).
+
+    python bench/bench_spd.py [--quick] [--threads 1 2] [--out metrics/bench_spd.json]
+
+The same code runs on CUDA with ``--device cuda``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+import spdnas.spd as S  # noqa: E402
+from spdnas.paths import atomic_write_text  # noqa: E402
+
+SHAPES = [(256, 20), (64, 93), (8, 400)]
+FUNCS = {
+    "logm": S.logm,
+    "expm": S.expm,
+    "sqrtm": S.sqrtm,
+    "invsqrtm": S.invsqrtm,
+    "powm(0.5)": lambda X, check=False: S.powm(X, 0.5, check=check),
+    "reeig": lambda X, check=False: S.reeig(X, 1e-4, check=check),
+}
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timeit(fn, device, repeats: int, warmup: int = 2) -> float:
+    """Median wall time of fn() in seconds."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def rand_spd(B, n, dtype, device, gen):
+    A = torch.randn(B, n, n, dtype=torch.float64, generator=gen)
+    X = A @ A.transpose(-1, -2) / n + 0.1 * torch.eye(n, dtype=torch.float64)
+    return X.to(dtype=dtype, device=device)
+
+
+def bench_functions(dtype, device, repeats, gen, shapes):
+    """Rows of (function, shape, seconds, ratio to eigh forward)."""
+    import spd_learn.functional as SL
+
+    peers = {"logm": SL.matrix_log, "expm": SL.matrix_exp, "sqrtm": SL.matrix_sqrt,
+             "invsqrtm": SL.matrix_inv_sqrt}
+    rows = []
+    for B, n in shapes:
+        X = rand_spd(B, n, dtype, device, gen)
+        G = torch.randn_like(X)
+        t_eigh = timeit(lambda: torch.linalg.eigh(X), device, repeats)
+        rows.append({"op": "eigh (forward only)", "shape": f"{B}x{n}²", "seconds": t_eigh, "ratio": 1.0})
+
+        def naive():
+            Xr = X.detach().requires_grad_()
+            L, U = torch.linalg.eigh(Xr)
+            Y = (U * torch.log(L).unsqueeze(-2)) @ U.transpose(-1, -2)
+            Y.backward(G)
+
+        t = timeit(naive, device, repeats)
+        rows.append({"op": "logm via autograd(eigh)", "shape": f"{B}x{n}²", "seconds": t, "ratio": t / t_eigh})
+        for name, f in FUNCS.items():
+            def run(f=f):
+                Xr = X.detach().requires_grad_()
+                f(Xr, check=False).backward(G)
+
+            t = timeit(run, device, repeats)
+            rows.append({"op": f"{name} fwd+bwd (spdnas)", "shape": f"{B}x{n}²", "seconds": t, "ratio": t / t_eigh})
+            if name in peers:
+                def run_peer(p=peers[name]):
+                    Xr = X.detach().requires_grad_()
+                    p.apply(Xr).backward(G)
+
+                t = timeit(run_peer, device, repeats)
+                rows.append({"op": f"{name} fwd+bwd (spd-learn)", "shape": f"{B}x{n}²", "seconds": t,
+                             "ratio": t / t_eigh})
+    return rows
+
+
+def _spdlearn_net(dims, num_classes, bn, dtype, device):
+    import spd_learn.modules as M
+
+    layers = []
+    for i, (a, b) in enumerate(zip(dims, dims[1:])):
+        layers.append(M.BiMap(a, b, dtype=dtype, device=device))
+        if bn:
+            layers.append(M.SPDBatchNormMean(b, dtype=dtype, device=device))
+        if i < len(dims) - 2:
+            layers.append(M.ReEig(dtype=dtype, device=device))
+    layers.append(M.LogEig(upper=True, flatten=True, dtype=dtype, device=device))
+    layers.append(torch.nn.Linear(dims[-1] * (dims[-1] + 1) // 2, num_classes, dtype=dtype, device=device))
+    return torch.nn.Sequential(*layers)
+
+
+def bench_models(dtype, device, repeats, gen, batch=30, dims=(93, 70, 50, 30), num_classes=117):
+    """Training-step time (forward + backward + optimiser step) of ours vs spd-learn."""
+    X = rand_spd(batch, dims[0], dtype, device, gen).unsqueeze(1)
+    y = torch.randint(0, num_classes, (batch,), generator=gen).to(device)
+    rows = []
+    for bn in (False, True):
+        ours = (S.SPDNetBN if bn else S.SPDNet)(dims, num_classes).to(device=device, dtype=dtype)
+        opt = S.riemannian_optimizer(ours, "sgd", lr=1e-2)
+
+        def step_ours():
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(ours(X), y).backward()
+            opt.step()
+
+        peer = _spdlearn_net(dims, num_classes, bn, dtype, device)
+        popt = torch.optim.SGD(peer.parameters(), lr=1e-2)
+
+        def step_peer():
+            popt.zero_grad()
+            torch.nn.functional.cross_entropy(peer(X[:, 0]), y).backward()
+            popt.step()
+
+        with S.checks(False):
+            t_ours = timeit(step_ours, device, repeats)
+        t_peer = timeit(step_peer, device, repeats)
+        name = "SPDNetBN" if bn else "SPDNet"
+        rows.append({"op": f"{name} train step (spdnas)", "shape": f"{batch}x{dims[0]}²", "seconds": t_ours,
+                     "ratio": t_ours / t_peer})
+        rows.append({"op": f"{name} train step (spd-learn)", "shape": f"{batch}x{dims[0]}²", "seconds": t_peer,
+                     "ratio": 1.0})
+    return rows
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--dtypes", nargs="+", default=["float32", "float64"], choices=["float32", "float64"])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="skip the 8x400² shape, 3 repeats")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--out", type=Path, default=None, help="write results as JSON (atomic)")
+    args = ap.parse_args(argv)
+    device = torch.device(args.device)
+    repeats = 3 if args.quick else args.repeats
+    shapes = SHAPES[:2] if args.quick else SHAPES
+    results = []
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        for dt in args.dtypes:
+            dtype = getattr(torch, dt)
+            gen = torch.Generator().manual_seed(0)
+            for row in bench_functions(dtype, device, repeats, gen, shapes) + bench_models(dtype, device, repeats, gen):
+                row.update(threads=threads, dtype=dt, device=str(device))
+                results.append(row)
+                print(f"{threads}t {dt:7s} {row['shape']:>9s}  {row['op']:32s} {row['seconds'] * 1e3:9.2f} ms"
+                      f"  ratio {row['ratio']:6.2f}", flush=True)
+    meta = {"torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine(),
+            "processor": platform.processor(), "device": str(device)}
+    if args.out:
+        atomic_write_text(args.out, json.dumps({"meta": meta, "results": results}, indent=1))
+    return results
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() is not None else 1)
