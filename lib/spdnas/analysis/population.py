@@ -14,10 +14,13 @@ Required columns (canonical order and dtype):
 ``dataset`` str     dataset name (e.g. ``"cifar10"``)
 ========== ======= ==========================================================
 
-Optional columns (kept when present): ``curve`` (JSON list of per-epoch errors), ``train_time``
-(seconds), ``error_std`` (std over seeds of aggregated rows), ``group`` (e.g. the rerun group of
-an NDS ``*_reruns.json`` file). Any other extra column is kept untouched by
-:func:`validate_population`; the JSONL sweep format only accepts the known ones.
+Optional columns (kept when present): ``curve`` (JSON list of per-epoch values: test errors for
+NDS, training losses for this project's sweeps), ``train_time`` (seconds), ``error_std`` (std over
+seeds of aggregated rows), ``group`` (the rerun group of an NDS ``*_reruns.json`` file) and the
+sweep-store fields ``test_loss``, ``diverged``, ``model_seed``, ``sweep``, ``recipe``, ``host``.
+Any other extra column is kept untouched by :func:`validate_population`; the JSONL sweep format
+only accepts the known ones. Rows are unique on ``(space, dataset, model_id, seed)`` (plus
+``sweep`` when that column exists).
 
 Importers: :func:`load_nds_json` (NDS data release), :func:`load_nas_bench_macro`
 (NAS-Bench-Macro, Su et al. CVPR 2021) and :func:`load_sweep_records` (this project's sweeps).
@@ -39,7 +42,11 @@ from spdnas.paths import atomic_write_bytes, atomic_write_text, shared_data_root
 COLUMNS = ("space", "model_id", "config", "params", "flops", "error", "seed", "epochs", "dataset")
 STR_COLUMNS = ("space", "model_id", "config", "dataset")
 INT_COLUMNS = ("params", "flops", "seed", "epochs")
-OPTIONAL_COLUMNS = ("curve", "train_time", "error_std", "group")
+# optional columns; the last six are written by spdnas.sweep's ResultStore
+OPTIONAL_COLUMNS = (
+    "curve", "train_time", "error_std", "group",
+    "test_loss", "diverged", "model_seed", "sweep", "recipe", "host",
+)
 
 NAS_BENCH_MACRO_FILE = Path("nas-bench-macro") / "nas-bench-macro_cifar10.json"
 NAS_BENCH_MACRO_EPOCHS = 50  # train.py default of the NAS-Bench-Macro release (seeds 0, 1, 2)
@@ -128,13 +135,12 @@ def validate_population(df: pd.DataFrame) -> pd.DataFrame:
                 row = _first_bad(out, bad)
                 raise ValueError(f"column {col!r} must be a non-negative number; row {row!r} is not")
             out[col] = v
-    dup = out.duplicated(subset=["space", "model_id", "seed"]).to_numpy()
+    key = ["space", "dataset", "model_id", "seed"] + (["sweep"] if "sweep" in out.columns else [])
+    dup = out.duplicated(subset=key).to_numpy()
     if dup.any():
         row = _first_bad(out, dup)
-        raise ValueError(
-            f"duplicate (space, model_id, seed) = ({out.at[row, 'space']!r}, "
-            f"{out.at[row, 'model_id']!r}, {out.at[row, 'seed']}) at row {row!r}"
-        )
+        vals = ", ".join(repr(out.at[row, k]) for k in key)
+        raise ValueError(f"duplicate ({', '.join(key)}) = ({vals}) at row {row!r}")
     extra = [c for c in out.columns if c not in COLUMNS]
     return out[list(COLUMNS) + extra]
 
@@ -378,13 +384,17 @@ def _sweep_row(rec, where: str) -> dict:
         for k, v in rec.items()
         if not (k in OPTIONAL_COLUMNS and (v is None or (isinstance(v, float) and math.isnan(v))))
     }
-    for k in ("config", "curve"):
+    if isinstance(row.get("model_id"), (int, np.integer)) and not isinstance(row["model_id"], bool):
+        row["model_id"] = str(row["model_id"])
+    for k in ("config", "recipe"):  # objects -> canonical JSON text
         if k in row and not isinstance(row[k], str):
-            if k == "config" and not isinstance(row[k], dict):
-                raise ValueError(f"{where}: 'config' must be an object or a JSON string")
-            if k == "curve" and not isinstance(row[k], list):
-                raise ValueError(f"{where}: 'curve' must be a list or a JSON string")
-            row[k] = _canonical_json(row[k]) if k == "config" else json.dumps(row[k])
+            if not isinstance(row[k], dict):
+                raise ValueError(f"{where}: {k!r} must be an object or a JSON string, got {row[k]!r}")
+            row[k] = _canonical_json(row[k])
+    if "curve" in row and not isinstance(row["curve"], str):
+        if not isinstance(row["curve"], list):
+            raise ValueError(f"{where}: 'curve' must be a list or a JSON string")
+        row["curve"] = json.dumps(row["curve"])
     for k in STR_COLUMNS:
         if not isinstance(row[k], str) or not row[k]:
             raise ValueError(f"{where}: {k!r} must be a non-empty string, got {row[k]!r}")
@@ -397,9 +407,10 @@ def _sweep_row(rec, where: str) -> dict:
 def load_sweep_records(path: str | os.PathLike) -> pd.DataFrame:
     """Read this project's sweep output: JSON Lines, one record per trained model.
 
-    Each line is an object with exactly the required columns (``config`` may be an object,
-    ``curve`` a list) plus optionally ``curve``/``train_time``/``error_std``/``group``. Blank
-    lines are skipped; a malformed line raises ``ValueError`` naming its line number.
+    Each line is an object with the required columns (``config`` may be an object, ``curve`` a
+    list, ``model_id`` an int) plus optionally the keys of ``OPTIONAL_COLUMNS`` (what
+    ``spdnas.sweep.store.ResultStore`` writes); any other key is an error. Blank lines are
+    skipped; a malformed line raises ``ValueError`` naming its line and record number.
     """
     path = Path(path)
     if not path.is_file():
@@ -413,7 +424,10 @@ def load_sweep_records(path: str | os.PathLike) -> pd.DataFrame:
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{where}: not valid JSON ({exc.msg})") from exc
+                raise ValueError(
+                    f"{where}: not valid JSON ({exc.msg}); a torn last line of an interrupted "
+                    "sweep can be removed with spdnas.sweep.store.ResultStore(path).load(repair=True)"
+                ) from exc
             rows.append(_sweep_row(rec, where))
     if not rows:
         raise ValueError(f"{path}: no records")
