@@ -87,3 +87,15 @@ def test_frechet_mean_bad_inputs():
         S.frechet_mean(X, dim=0, iters=-1)
     with pytest.raises(ValueError, match="positive definite"):
         S.frechet_mean(-X, dim=0)
+
+
+def test_frechet_mean_inits_converge_to_the_same_point():
+    X = rand_spd(6, n=4, cond=20)
+    a = S.frechet_mean(X, dim=0, iters=40, init="arithmetic")
+    b = S.frechet_mean(X, dim=0, iters=40, init="logeuclid")
+    c = S.frechet_mean(X, dim=0, iters=40, init=X[0])
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(a, c)
+    torch.testing.assert_close(S.frechet_mean(X, dim=0, iters=0, init="arithmetic"), X.mean(0))
+    with pytest.raises(ValueError, match="init"):
+        S.frechet_mean(X, dim=0, init="median")

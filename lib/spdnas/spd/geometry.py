@@ -132,7 +132,7 @@ def frechet_mean(
     dim: int = -3,
     iters: int = 5,
     step: float = 1.0,
-    init: torch.Tensor | None = None,
+    init: torch.Tensor | str = "logeuclid",
     detach: bool = False,
     check: bool = True,
 ) -> torch.Tensor:
@@ -144,9 +144,11 @@ def frechet_mean(
         weights: None (uniform) or non-negative weights of shape (..., K) whose leading dims match
            ``X.shape[:dim]``; normalised to sum to one.
         iters: number of Karcher-flow iterations (fixed: no data-dependent stopping, no host sync).
-           ``iters=0`` returns the initialisation (weighted log-Euclidean mean).
+           ``iters=0`` returns the initialisation.
         step: Karcher step size (1 is the classic flow).
-        init: optional initial point (..., n, n); default weighted log-Euclidean mean.
+        init: initial point (..., n, n), or "logeuclid" (weighted log-Euclidean mean, one extra
+           eigendecomposition per matrix) or "arithmetic" (weighted arithmetic mean, free; the
+           choice of Brooks et al.'s batch norm).
         detach: if True, compute without building a graph and return a detached tensor.
     """
     if iters < 0:
@@ -158,10 +160,14 @@ def frechet_mean(
         with torch.no_grad():
             return frechet_mean(X, weights, dim, iters, step, init, False, False).detach()
     w = _weights(X, weights, dim)
-    if init is None:
-        M = F.expm((w[..., None, None] * F.logm(X, check=False)).sum(dim), check=False)
-    else:
+    if isinstance(init, torch.Tensor):
         M = init
+    elif init == "logeuclid":
+        M = F.expm((w[..., None, None] * F.logm(X, check=False)).sum(dim), check=False)
+    elif init == "arithmetic":
+        M = (w[..., None, None] * X).sum(dim)
+    else:
+        raise ValueError(f"frechet_mean: init must be a tensor, 'logeuclid' or 'arithmetic', got {init!r}")
     for _ in range(iters):
         S, Si = F.sqrtm_invsqrtm(M, check=False)
         T = (w[..., None, None] * F.logm(congruence(Si.unsqueeze(dim), X), check=False)).sum(dim)

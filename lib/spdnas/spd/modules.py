@@ -139,7 +139,8 @@ class VecUpper(nn.Module):
 class SPDBatchNorm(nn.Module):
     """Riemannian batch normalisation (Brooks et al. 2019).
 
-    Training: batch Karcher mean G per channel, X ↦ B^{1/2} G^{-1/2} X G^{-1/2} B^{1/2}, running mean
+    Training: batch Karcher mean G per channel (``karcher_iters`` flow steps from the arithmetic
+    mean, as Brooks et al.), X ↦ B^{1/2} G^{-1/2} X G^{-1/2} B^{1/2}, running mean
     moved along the geodesic towards G by ``momentum``. Evaluation: the running mean replaces G.
     The running mean is a buffer (saved in ``state_dict``, moved by ``.to()``); the bias B is a
     learnable SPD matrix on geoopt's SPD manifold.
@@ -163,7 +164,7 @@ class SPDBatchNorm(nn.Module):
         if self.training:
             if X4.shape[0] < 1:
                 raise ValueError("SPDBatchNorm: empty batch")
-            mean = G.frechet_mean(X4, dim=0, iters=self.karcher_iters, check=False,
+            mean = G.frechet_mean(X4, dim=0, iters=self.karcher_iters, init="arithmetic", check=False,
                                   detach=self.detach_mean)
             with torch.no_grad():
                 rm = self.running_mean.to(X4.dtype)
