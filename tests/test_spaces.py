@@ -42,6 +42,14 @@ DARTS_V2 = {
 }
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prev)
+
+
 def small_configs(space, info, k=2, seed=0, max_params=60_000):
     """First k sampled configs whose analytic size is small enough to build quickly."""
     rng, out = np.random.default_rng(seed), []

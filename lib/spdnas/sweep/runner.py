@@ -129,7 +129,8 @@ def run_sweep(space, dataset: str, n: int, seed: int = 0, recipe: dict | None = 
         executor: "inline", "process", "dask" or a scheduler address "tcp://host:port".
         progress: tqdm bar over models (with ETA).
         workers: processes for "process"/"dask" (default 2).
-        threads_per_worker: torch threads per worker process.
+        threads_per_worker: torch threads per model (also inline; restored afterwards). One
+            thread per worker is usually fastest for small models on shared CPUs.
         retries: extra attempts per model after a worker error.
         data_seed, dataset_kwargs: passed to the dataset loader (train/test split seed, options).
         plugins: module names to import (in the driver and in workers) that register spaces or
@@ -182,8 +183,12 @@ def run_sweep(space, dataset: str, n: int, seed: int = 0, recipe: dict | None = 
             if tasks:
                 if executor == "inline":
                     data = get_dataset(dataset, seed=data_seed, **dataset_kwargs)
-                    for t in tasks:
-                        on_result(evaluate_model(t, data))
+                    prev = torch.get_num_threads()
+                    try:
+                        for t in tasks:
+                            on_result(evaluate_model({**t, "threads": threads_per_worker}, data))
+                    finally:
+                        torch.set_num_threads(prev)
                 elif executor == "process":
                     data = get_dataset(dataset, seed=data_seed, **dataset_kwargs)
                     _run_process(tasks, data, workers, threads_per_worker, plugins, retries,
