@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.spdnas-installed
-PROFILE ?= default
+PROFILE ?=
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 export MPLBACKEND := Agg
@@ -27,7 +27,8 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 repro: $(STAMP)
-	SPDNAS_PROFILE=$(PROFILE) dvc repro
+	@if [ -n "$(PROFILE)" ]; then $(PY) -m spdnas.pipeline set-profile $(PROFILE); fi
+	dvc repro
 
 bench: $(STAMP)
 	$(PY) bench/bench_spd.py

@@ -155,12 +155,20 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--dtypes", nargs="+", default=["float32", "float64"], choices=["float32", "float64"])
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--quick", action="store_true", help="skip the 8x400² shape, 3 repeats")
+    ap.add_argument("--quick", action="store_true", help="skip the 8x400² shape")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", type=Path, default=None, help="write results as JSON (atomic)")
+    ap.add_argument("--table", type=Path, default=None, help="write a markdown summary table (atomic)")
+    ap.add_argument("--from-params", action="store_true",
+                    help="take threads/dtypes/repeats/quick from params.yaml section bench_spd (active profile)")
     args = ap.parse_args(argv)
+    if args.from_params:
+        from spdnas.pipeline import stage_params
+
+        p = stage_params("bench_spd")
+        args.threads, args.dtypes, args.repeats, args.quick = p["threads"], p["dtypes"], p["repeats"], p["quick"]
     device = torch.device(args.device)
-    repeats = 3 if args.quick else args.repeats
+    repeats = args.repeats
     shapes = SHAPES[:2] if args.quick else SHAPES
     results = []
     for threads in args.threads:
@@ -177,7 +185,19 @@ def main(argv=None):
             "processor": platform.processor(), "device": str(device)}
     if args.out:
         atomic_write_text(args.out, json.dumps({"meta": meta, "results": results}, indent=1))
+    if args.table:
+        atomic_write_text(args.table, markdown_table(results, meta))
     return results
+
+
+def markdown_table(results, meta) -> str:
+    """Markdown table of the results (ratios: to eigh forward for functions, to spd-learn for models)."""
+    lines = [f"torch {meta['torch']}, {meta['device']}, {meta['machine']}", "",
+             "| threads | dtype | shape | op | ms | ratio |", "|---|---|---|---|---:|---:|"]
+    for r in results:
+        lines.append(f"| {r['threads']} | {r['dtype']} | {r['shape']} | {r['op']} | {r['seconds'] * 1e3:.2f} | "
+                     f"{r['ratio']:.2f} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
