@@ -37,8 +37,12 @@ from .modules import (
     stiefel_init,
 )
 from .optim import riemannian_optimizer, split_parameters
-
-try:  # covariance pooling lives in its own module
-    from .covariance import *  # noqa: F401,F403
-except ImportError:  # pragma: no cover - only while the module is being written
-    pass
+from .covariance import (
+    CovPool,
+    WindowedCovPool,
+    complex_to_real_spd,
+    covariance,
+    frame_signal,
+    shrinkage_coefficient,
+    windowed_covariance,
+)
