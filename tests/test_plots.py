@@ -1,0 +1,92 @@
+"""Smoke tests of spdnas.plots: every figure renders, saves as PDF + PNG, deterministically."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from spdnas import analysis as A
+from spdnas import plots
+
+
+@pytest.fixture(scope="module")
+def pop():
+    rng = np.random.default_rng(0)
+    parts = []
+    for name, shift in (("A", 0.0), ("B", 1.0)):
+        n = 400
+        params = np.exp(rng.uniform(np.log(1e4), np.log(1e6), n))
+        parts.append(pd.DataFrame({
+            "space": name, "model_id": [f"{name}{i}" for i in range(n)],
+            "config": [json.dumps({"i": i}) for i in range(n)],
+            "params": params.astype(np.int64), "flops": (params * 50).astype(np.int64),
+            "error": 20 - 2 * np.log10(params) + shift + rng.gamma(2, 1, n),
+            "seed": 0, "epochs": 5, "dataset": "toy",
+        }))
+    return A.validate_population(pd.concat(parts, ignore_index=True))
+
+
+def figures(pop):
+    e = pop["error"].to_numpy()
+    return {
+        "edfs": lambda: plots.plot_edfs(pop),
+        "edfs_norm_band": lambda: plots.plot_edfs(pop, by="params", bins=5, band=True, n_boot=30),
+        "comparison": lambda: plots.plot_edf_comparison(pop, bins=5),
+        "complexity": lambda: plots.plot_complexity_edfs(pop),
+        "complexity_norm": lambda: plots.plot_complexity_edfs(pop, normalized=True, bins=5),
+        "scatter": lambda: plots.plot_error_vs_complexity(pop, by="flops", max_points=300),
+        "rse": lambda: plots.plot_rse({"sim": A.rse_simulate(e), "boot": A.bootstrap_rse(e, n_boot=20)}),
+        "ks": lambda: plots.plot_ks_sample_size(A.ks_vs_sample_size(e, n_ref=512, trials=5)),
+        "point": lambda: plots.plot_point_estimate(A.point_estimate(e, b=10, m=100, trials=300)),
+    }
+
+
+NAMES = ["edfs", "edfs_norm_band", "comparison", "complexity", "complexity_norm", "scatter", "rse", "ks",
+         "point"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_figure_saves_deterministic_pdf_and_png(pop, tmp_path, name):
+    fig = figures(pop)[name]()
+    assert isinstance(fig, Figure) and fig.axes
+    pdf, png = plots.save_figure(fig, tmp_path / name, dpi=40)
+    assert pdf.read_bytes().startswith(b"%PDF") and png.read_bytes().startswith(b"\x89PNG")
+    first = (pdf.read_bytes(), png.read_bytes())
+    plots.save_figure(fig, tmp_path / f"{name}.pdf", dpi=40)  # a suffix on the stem is ignored
+    assert (pdf.read_bytes(), png.read_bytes()) == first
+    assert b"CreationDate" not in first[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{name}.pdf", f"{name}.png"]
+
+
+def test_rebuilt_figure_has_identical_bytes(pop, tmp_path):
+    a = plots.save_figure(plots.plot_edfs(pop, by="flops", bins=5), tmp_path / "a", dpi=40)
+    b = plots.save_figure(plots.plot_edfs(pop, by="flops", bins=5), tmp_path / "b", dpi=40)
+    assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
+
+
+def test_bad_inputs(pop, tmp_path):
+    with pytest.raises(ValueError, match="Figure"):
+        plots.save_figure("not a figure", tmp_path / "x")
+    with pytest.raises(ValueError, match="format"):
+        plots.save_figure(plots.plot_edfs(pop), tmp_path / "x", formats=("jpg",))
+    with pytest.raises(ValueError, match="non-empty"):
+        plots.plot_edfs(pop.iloc[:0])
+    with pytest.raises(ValueError, match="column"):
+        plots.plot_edfs(pop, by="latency")
+    with pytest.raises(ValueError, match="RSEResult"):
+        plots.plot_rse({"x": [1, 2]})
+    with pytest.raises(ValueError, match="PointEstimateResult"):
+        plots.plot_point_estimate(None)
+    with pytest.raises(ValueError, match="no curves"):
+        plots.plot_rse({})
+
+
+def test_style_is_a_scoped_context():
+    import matplotlib as mpl
+
+    before = mpl.rcParams["axes.spines.top"]
+    with plots.style():
+        assert mpl.rcParams["axes.spines.top"] is False
+    assert mpl.rcParams["axes.spines.top"] == before
