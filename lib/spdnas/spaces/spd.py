@@ -1,0 +1,140 @@
+"""SPD design spaces (``spdnet``) and SPD datasets for sweeps.
+
+``dataset_info`` for SPD spaces holds ``n`` (input matrix size), ``num_classes`` and optionally
+``in_channels`` (default 1). Complexity: params are exact; flops count the multiply-adds of the
+matrix products (BiMap, batch-norm congruence) and of the linear head per sample —
+eigendecompositions are not counted, as NDS counts only conv/fc multiply-adds.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from torch import nn
+
+from ..spd import SPDNet, riemannian_optimizer
+from .base import DesignSpace, choice, register_space
+
+
+def spd_info(info: dict) -> dict:
+    """Validate an SPD dataset_info (``n``, ``num_classes``, optional ``in_channels``)."""
+    if not isinstance(info, dict):
+        raise ValueError(f"dataset_info must be a dict, got {type(info).__name__}")
+    out = dict(info)
+    for key, default in (("n", None), ("num_classes", None), ("in_channels", 1)):
+        v = info.get(key, default)
+        if v is None:
+            raise ValueError(f"SPD dataset_info is missing {key!r} (has {sorted(info)})")
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or int(v) <= 0:
+            raise ValueError(f"dataset_info[{key!r}] must be a positive integer, got {v!r}")
+        out[key] = int(v)
+    return out
+
+
+class _RiemannianModel(nn.Module):
+    """Mixin: sweeps call ``make_optimizer(recipe)``; manifold weights need Riemannian optimisers."""
+
+    def make_optimizer(self, recipe: dict):
+        name = "adam" if recipe.get("optimizer") in ("adam", "adamw") else "sgd"
+        kw = {"momentum": recipe.get("momentum", 0.9)} if name == "sgd" else {}
+        return riemannian_optimizer(self, name, lr=recipe["lr"], weight_decay=recipe.get("weight_decay", 0.0), **kw)
+
+
+class SweepSPDNet(_RiemannianModel, SPDNet):
+    """SPDNet with a Riemannian ``make_optimizer`` hook for sweeps."""
+
+
+@register_space("spdnet")
+class SPDNetSpace(DesignSpace):
+    """SPDNet (Huang & Van Gool 2017) design space.
+
+    depth d ∈ {1..4} BiMap layers; widths drawn log-uniformly from a grid of 8 log-spaced fractions
+    of the input size (0.15 … 0.9 of n), sorted non-increasing; batch norm on/off (SPDNetBN);
+    ReEig eps ∈ {1e-4, 1e-3, 1e-2}.
+    """
+
+    depths = (1, 2, 3, 4)
+    fractions = tuple(float(f) for f in np.geomspace(0.15, 0.9, 8))
+    eps_values = (1e-4, 1e-3, 1e-2)
+
+    def sample(self, rng: np.random.Generator) -> dict:
+        d = choice(rng, list(self.depths))
+        # widths as fractions so a config is valid for any input size; sorted non-increasing
+        fr = sorted((choice(rng, list(self.fractions)) for _ in range(d)), reverse=True)
+        return {"depth": d, "fractions": [round(f, 6) for f in fr], "batchnorm": bool(rng.integers(2)),
+                "eps": choice(rng, list(self.eps_values))}
+
+    def validate(self, config: dict) -> dict:
+        if not isinstance(config, dict):
+            raise ValueError(f"spdnet config must be a dict, got {type(config).__name__}")
+        unknown = set(config) - {"depth", "fractions", "batchnorm", "eps"}
+        if unknown:
+            raise ValueError(f"spdnet config: unknown keys {sorted(unknown)}")
+        try:
+            d, fr = int(config["depth"]), [float(f) for f in config["fractions"]]
+            bn, eps = bool(config["batchnorm"]), float(config["eps"])
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"spdnet config is incomplete or malformed: {exc}") from None
+        if d not in self.depths or len(fr) != d:
+            raise ValueError(f"spdnet config: depth {d} must be in {self.depths} and match {len(fr)} fractions")
+        if any(not (0 < f <= 1) for f in fr) or fr != sorted(fr, reverse=True):
+            raise ValueError(f"spdnet config: fractions must be non-increasing in (0, 1], got {fr}")
+        if not (eps > 0 and math.isfinite(eps)):
+            raise ValueError(f"spdnet config: eps must be positive, got {eps}")
+        return {"depth": d, "fractions": [round(f, 6) for f in fr], "batchnorm": bn, "eps": eps}
+
+    def dims(self, config: dict, dataset_info: dict) -> list[int]:
+        """Matrix sizes [n, w1, ..., wd] for a config and input size n."""
+        cfg, info = self.validate(config), spd_info(dataset_info)
+        n = info["n"]
+        return [n] + [max(2, min(n, int(round(f * n)))) for f in cfg["fractions"]]
+
+    def build(self, config: dict, dataset_info: dict) -> nn.Module:
+        cfg, info = self.validate(config), spd_info(dataset_info)
+        return SweepSPDNet(self.dims(cfg, info), info["num_classes"], eps=cfg["eps"], batchnorm=cfg["batchnorm"],
+                           in_channels=info["in_channels"])
+
+    def complexity(self, config: dict, dataset_info: dict) -> dict:
+        cfg, info = self.validate(config), spd_info(dataset_info)
+        p, f = SPDNet.complexity(self.dims(cfg, info), info["num_classes"], cfg["batchnorm"], info["in_channels"])
+        return {"params": int(p), "flops": int(f)}
+
+    def size(self) -> int:
+        # non-increasing fraction sequences of length d from G values: C(G + d - 1, d)
+        G = len(self.fractions)
+        seqs = sum(math.comb(G + d - 1, d) for d in self.depths)
+        return seqs * 2 * len(self.eps_values)
+
+    def input_shape(self, dataset_info: dict) -> tuple:
+        info = spd_info(dataset_info)
+        return (info["in_channels"], info["n"], info["n"])
+
+    def describe(self) -> dict:
+        return {"name": self.name, "size": self.size(), "depths": list(self.depths),
+                "fractions": [round(f, 4) for f in self.fractions], "eps": list(self.eps_values)}
+
+
+def spd_sweep_data(name: str, seed: int = 0, fractions=(0.75, 0.25), **options) -> dict:
+    """Sweep data dict for an SPD dataset of :mod:`spdnas.data` (stratified random split by seed)."""
+    from ..data import load_dataset
+
+    ds = load_dataset(name, **options)
+    split = ds.split(seed=seed, fractions=fractions)
+    tr, te = split[0], split[-1]
+    Xtr, ytr = ds.tensors(tr)
+    Xte, yte = ds.tensors(te)
+    info = {"n": ds.info["n"], "num_classes": ds.info["num_classes"], "in_channels": 1, "dataset": name}
+    return {"x_train": Xtr.float().unsqueeze(1), "y_train": ytr, "x_test": Xte.float().unsqueeze(1),
+            "y_test": yte, "info": info}
+
+
+def _register_sweep_datasets():
+    from ..sweep.datasets import DATASETS, register_dataset
+
+    for name in ("radar_sim", "basicmotions", "japanesevowels", "hdm05"):
+        if name not in DATASETS:
+            register_dataset(name, (lambda nm: lambda seed=0, **kw: spd_sweep_data(nm, seed=seed, **kw))(name))
+
+
+_register_sweep_datasets()
