@@ -1,0 +1,359 @@
+"""Bilevel architecture search (DARTS) for the SPDNetNAS supernet, and training of derived nets.
+
+Weights w (Stiefel BiMaps, SPD batch-norm biases, Euclidean head) are trained on the training
+loss by Riemannian SGD; the architecture parameters α only on the validation loss by Adam
+(lr 3e-4, betas (0.5, 0.999), weight decay 1e-3). Second order uses the paper's Riemannian
+virtual step (eq. 9–10):
+
+    w' = R_w(−ξ grad_w L_train(w, α))       (Riemannian gradient, retraction; Euclidean params: SGD)
+    ∇_α ≈ ∇_α L_val(w', α) − ξ [∇_α L_train(w⁺, α) − ∇_α L_train(w⁻, α)] / 2ε,
+    w^± = R_w(±ε v),  v = P_w(grad_{w'} L_val(w', α)),  ε = 0.01 / ‖v‖
+
+(P_w: projection onto T_w as vector transport). All architecture passes run through
+``torch.func.functional_call`` with cloned buffers, so batch-norm running statistics only ever see
+training batches of the weight step, and the model parameters are never modified in place.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import geoopt
+import numpy as np
+import torch
+import torch.nn.functional as tF
+from torch.func import functional_call
+
+from ..spd.optim import riemannian_optimizer
+from ..train import (as_tensors, batches, evaluate, fit, load_checkpoint, num_threads, rng_state, save_checkpoint,
+                     set_rng_state, write_json, _progress)
+from .genotype import normalize_genotype, save_genotype
+from .model import build_network, net_config
+from .supernet import WEIGHTINGS, SuperNet, zero_one_loss
+
+__all__ = ["SEARCH_DEFAULTS", "search_config", "Architect", "search", "train_genotype", "resolve_data"]
+
+SEARCH_DEFAULTS = dict(
+    net=None, weighting="sparsemax", order=2, epochs=20, batch_size=30, lr=0.025, momentum=0.9,
+    weight_decay=3e-4, grad_clip=5.0, arch_lr=3e-4, arch_betas=[0.5, 0.999], arch_weight_decay=1e-3,
+    zero_one_weight=10.0, seed=0, split_seed=0, fractions=[0.5, 0.25, 0.25], threads=1, max_steps=None,
+)
+
+
+def search_config(**overrides) -> dict:
+    """Validated search config (JSON-able); ``net`` is a :func:`net_config` dict or preset name."""
+    unknown = set(overrides) - set(SEARCH_DEFAULTS)
+    if unknown:
+        raise ValueError(f"search config: unknown keys {sorted(unknown)}; allowed: {sorted(SEARCH_DEFAULTS)}")
+    cfg = dict(SEARCH_DEFAULTS, **overrides)
+    if cfg["weighting"] not in WEIGHTINGS:
+        raise ValueError(f"search config: weighting must be one of {WEIGHTINGS}, got {cfg['weighting']!r}")
+    if cfg["order"] not in (1, 2):
+        raise ValueError(f"search config: order must be 1 (first order) or 2 (second order), got {cfg['order']!r}")
+    for k in ("epochs", "batch_size", "threads"):
+        v = cfg[k]
+        if isinstance(v, bool) or not isinstance(v, int) or v < (0 if k == "epochs" else 1):
+            raise ValueError(f"search config: {k} must be a positive int, got {v!r}")
+    if cfg["max_steps"] is not None and (not isinstance(cfg["max_steps"], int) or cfg["max_steps"] < 1):
+        raise ValueError(f"search config: max_steps must be None or a positive int, got {cfg['max_steps']!r}")
+    for k in ("lr", "arch_lr"):
+        if not (isinstance(cfg[k], (int, float)) and math.isfinite(cfg[k]) and cfg[k] > 0):
+            raise ValueError(f"search config: {k} must be a positive number, got {cfg[k]!r}")
+    for k in ("momentum", "weight_decay", "grad_clip", "arch_weight_decay", "zero_one_weight"):
+        if not (isinstance(cfg[k], (int, float)) and math.isfinite(cfg[k]) and cfg[k] >= 0):
+            raise ValueError(f"search config: {k} must be a number >= 0, got {cfg[k]!r}")
+    b = list(cfg["arch_betas"])
+    if len(b) != 2 or not all(0 <= x < 1 for x in b):
+        raise ValueError(f"search config: arch_betas must be two numbers in [0, 1), got {cfg['arch_betas']!r}")
+    cfg["arch_betas"] = [float(x) for x in b]
+    f = [float(x) for x in cfg["fractions"]]
+    if len(f) not in (2, 3) or any(x < 0 for x in f) or not math.isclose(sum(f), 1.0, abs_tol=1e-9) or f[0] <= 0 or f[1] <= 0:
+        raise ValueError(f"search config: fractions must be 2 or 3 non-negative numbers summing to 1, got {cfg['fractions']!r}")
+    cfg["fractions"] = f
+    if isinstance(cfg["net"], str):
+        cfg["net"] = net_config(cfg["net"])
+    elif cfg["net"] is not None:
+        cfg["net"] = net_config(**cfg["net"])
+    return cfg
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------
+
+
+def _stratified(y: np.ndarray, seed: int, fractions) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    parts = [[] for _ in fractions]
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        cuts = np.round(np.cumsum(fractions)[:-1] * len(idx)).astype(int)
+        for p, chunk in zip(parts, np.split(idx, cuts)):
+            p.append(chunk)
+    return [np.sort(np.concatenate(p)) for p in parts]
+
+
+def resolve_data(data, seed: int = 0, fractions=(0.5, 0.25, 0.25)) -> dict:
+    """{'train': (X, y), 'val': (X, y), 'test': (X, y) or None} from a dataset or tensors.
+
+    Accepts a ``spdnas.data`` dataset (``.split(seed, fractions)`` + ``.tensors(idx)``), an object
+    with ``.X``/``.y``, a pair ``(X, y)`` (stratified split by ``fractions``) or a dict with
+    'train'/'val' (and optionally 'test') pairs.
+    """
+    if isinstance(data, dict):
+        if "train" not in data or "val" not in data:
+            raise ValueError("data dict needs 'train' and 'val' entries (pairs (X, y))")
+        out = {k: as_tensors(*data[k], name=k) for k in ("train", "val")}
+        out["test"] = as_tensors(*data["test"], name="test") if data.get("test") is not None else None
+        return out
+    if hasattr(data, "split") and hasattr(data, "tensors"):
+        sp = data.split(seed, tuple(fractions))
+        parts = [data.tensors(i) if len(i) else None for i in sp]
+        return {"train": as_tensors(*parts[0], name="train"), "val": as_tensors(*parts[1], name="val"),
+                "test": as_tensors(*parts[2], name="test") if len(parts) > 2 and parts[2] is not None else None}
+    if hasattr(data, "X") and hasattr(data, "y"):
+        X, y = data.X, data.y
+    elif isinstance(data, (tuple, list)) and len(data) == 2:
+        X, y = data
+    else:
+        raise ValueError("data must be a dataset, a pair (X, y) or a dict of pairs")
+    X, y = as_tensors(X, y)
+    parts = _stratified(y.numpy(), seed, fractions)
+    if len(parts[0]) == 0 or len(parts[1]) == 0:
+        raise ValueError("data: too few samples for a train/val split")
+    out = {"train": (X[parts[0]], y[parts[0]]), "val": (X[parts[1]], y[parts[1]]), "test": None}
+    if len(parts) > 2 and len(parts[2]):
+        out["test"] = (X[parts[2]], y[parts[2]])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Architect
+# ---------------------------------------------------------------------------------------------
+
+
+def _manifold(p):
+    return p.manifold if isinstance(p, geoopt.ManifoldParameter) else None
+
+
+class Architect:
+    """Updates the architecture parameters of a :class:`SuperNet` on the validation loss."""
+
+    def __init__(self, model: SuperNet, order: int = 2, lr: float = 3e-4, betas=(0.5, 0.999),
+                 weight_decay: float = 1e-3, network_weight_decay: float = 3e-4, zero_one_weight: float = 10.0):
+        if order not in (1, 2):
+            raise ValueError(f"Architect: order must be 1 or 2, got {order!r}")
+        self.model, self.order = model, order
+        self.network_weight_decay = float(network_weight_decay)
+        self.zero_one_weight = float(zero_one_weight) if model.weighting == "sigmoid" else 0.0
+        self.optimizer = torch.optim.Adam(model.arch_parameters(), lr=lr, betas=tuple(betas),
+                                          weight_decay=weight_decay)
+        self.names = [n for n, _ in model.named_weights()]
+        self.manifolds = [_manifold(p) for _, p in model.named_weights()]
+
+    def loss(self, weights, alphas, x, y):
+        """Cross-entropy of the model at the given weights/alphas (train-mode BN on cloned buffers)."""
+        params = dict(zip(self.names, weights))
+        params.update(zip(SuperNet.ARCH_NAMES, alphas))
+        params.update({n: b.clone() for n, b in self.model.named_buffers()})
+        return tF.cross_entropy(functional_call(self.model, params, (x,)), y)
+
+    def _rgrad(self, man, p, g):
+        return man.egrad2rgrad(p, g) if man is not None else g
+
+    def _retr(self, man, p, v, t):
+        return man.retr(p, t * v) if man is not None else p + t * v
+
+    def virtual_step(self, x, y, eta):
+        """w' = R_w(−η grad L_train(w)) (Euclidean params: SGD step with weight decay)."""
+        W = [p for p in self.model.weights()]
+        alphas = [a.detach() for a in self.model.arch_parameters()]
+        g = torch.autograd.grad(self.loss(W, alphas, x, y), W)
+        with torch.no_grad():
+            out = []
+            for man, p, gp in zip(self.manifolds, W, g):
+                if man is None:
+                    out.append(p - eta * (gp + self.network_weight_decay * p))
+                else:
+                    out.append(man.retr(p, -eta * man.egrad2rgrad(p, gp)))
+        return out
+
+    def arch_grads(self, xt, yt, xv, yv, eta):
+        """Gradient of the (first- or second-order) validation objective w.r.t. the alphas."""
+        alphas = list(self.model.arch_parameters())
+        if self.order == 1:
+            W = [p.detach() for p in self.model.weights()]
+            grads = list(torch.autograd.grad(self.loss(W, alphas, xv, yv), alphas))
+        else:
+            W = [p.detach() for p in self.model.weights()]
+            W1 = [w.requires_grad_() for w in self.virtual_step(xt, yt, eta)]
+            g = torch.autograd.grad(self.loss(W1, alphas, xv, yv), W1 + alphas)
+            gW1, grads = g[:len(W1)], list(g[len(W1):])
+            with torch.no_grad():
+                V = []
+                for man, p, p1, gw in zip(self.manifolds, W, W1, gW1):
+                    v = self._rgrad(man, p1, gw)
+                    V.append(man.proju(p, v) if man is not None else v)
+                norm = torch.sqrt(sum((v * v).sum() for v in V))
+                eps = 0.01 / norm.clamp_min(1e-12)
+                Wp = [self._retr(m, p, v, eps) for m, p, v in zip(self.manifolds, W, V)]
+                Wm = [self._retr(m, p, v, -eps) for m, p, v in zip(self.manifolds, W, V)]
+            gp = torch.autograd.grad(self.loss(Wp, alphas, xt, yt), alphas)
+            gm = torch.autograd.grad(self.loss(Wm, alphas, xt, yt), alphas)
+            grads = [ga - eta * (a - b) / (2 * eps) for ga, a, b in zip(grads, gp, gm)]
+        if self.zero_one_weight > 0:
+            z = torch.autograd.grad(self.zero_one_weight * zero_one_loss(alphas), alphas)
+            grads = [g + zg for g, zg in zip(grads, z)]
+        return grads
+
+    def step(self, xt, yt, xv, yv, eta):
+        """One Adam step on the alphas."""
+        grads = self.arch_grads(xt, yt, xv, yv, eta)
+        self.optimizer.zero_grad(set_to_none=True)
+        for a, g in zip(self.model.arch_parameters(), grads):
+            a.grad = g.detach().clone()
+        self.optimizer.step()
+
+
+def weight_step(model: SuperNet, optimizer, x, y, grad_clip: float):
+    """One Riemannian SGD step on the network weights (alphas untouched); returns detached logits, loss."""
+    model.train()
+    W = model.weights()
+    optimizer.zero_grad(set_to_none=True)
+    logits = model(x)
+    loss = tF.cross_entropy(logits, y)
+    for p, g in zip(W, torch.autograd.grad(loss, W)):
+        p.grad = g
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(W, grad_clip)
+    optimizer.step()
+    return logits.detach(), loss.detach()
+
+
+# ---------------------------------------------------------------------------------------------
+# Search driver
+# ---------------------------------------------------------------------------------------------
+
+
+def _infer_net(cfg, data):
+    X, y = data["train"]
+    n = int(X.shape[-1])
+    k = int(max(int(data["train"][1].max()), int(data["val"][1].max())) + 1)
+    if cfg["net"] is None:
+        return net_config(in_dim=n, num_classes=k)
+    net = dict(cfg["net"])
+    if net["in_dim"] != n:
+        raise ValueError(f"net config in_dim={net['in_dim']} but the data holds {n}x{n} matrices")
+    if net["num_classes"] < k:
+        raise ValueError(f"net config num_classes={net['num_classes']} but labels go up to {k - 1}")
+    return net_config(**net)
+
+
+def _weights_json(model):
+    with torch.no_grad():
+        w = model.arch_weights()
+    return {k: v.double().tolist() for k, v in w.items()}
+
+
+def search(data, config: dict | None = None, out=None, *, resume: bool = True, progress: bool = True,
+           stop_after: int | None = None) -> dict:
+    """Run the SPDNetNAS bilevel search.
+
+    Args:
+        data: dataset or tensors (see :func:`resolve_data`); train half for w, val quarter for α.
+        config: see :data:`SEARCH_DEFAULTS` (weighting, order, epochs, batch_size, lr, ...).
+        out: folder for ``search_checkpoint.pt`` (every epoch), ``search_metrics.json`` and
+            ``genotype.json``; resume from the checkpoint when ``resume``.
+        stop_after: stop after this many epochs in total (emulates an interruption).
+    Returns: {'genotype', 'history', 'arch_weights', 'config', 'net', 'model'} (model = the supernet).
+    """
+    cfg = search_config(**(config or {}))
+    d = resolve_data(data, cfg["split_seed"], cfg["fractions"])
+    net = _infer_net(cfg, d)
+    cfg["net"] = net
+    Xtr, ytr = d["train"]
+    Xv, yv = d["val"]
+    with num_threads(cfg["threads"]):
+        torch.manual_seed(cfg["seed"])
+        model = SuperNet(net, cfg["weighting"])
+        dtype = model.head.fc.weight.dtype
+        w_opt = riemannian_optimizer(model.weights(), "sgd", lr=cfg["lr"], weight_decay=cfg["weight_decay"],
+                                     momentum=cfg["momentum"])
+        arch = Architect(model, cfg["order"], cfg["arch_lr"], cfg["arch_betas"], cfg["arch_weight_decay"],
+                         cfg["weight_decay"], cfg["zero_one_weight"])
+        history, start = [], 0
+        ckpt = Path(out) / "search_checkpoint.pt" if out is not None else None
+        cfg_json = json.loads(json.dumps(cfg))
+        if ckpt is not None and resume and ckpt.is_file():
+            st = load_checkpoint(ckpt)
+            if st.get("config") != cfg_json:
+                raise ValueError(f"checkpoint {ckpt} was written with a different search config; "
+                                 "use resume=False or another out folder")
+            model.load_state_dict(st["model"])
+            w_opt.load_state_dict(st["weight_optimizer"])
+            arch.optimizer.load_state_dict(st["arch_optimizer"])
+            set_rng_state(st["rng"])
+            history, start = list(st["history"]), int(st["epoch"])
+        end = cfg["epochs"] if stop_after is None else min(cfg["epochs"], int(stop_after))
+        for epoch in range(start, end):
+            t0 = time.perf_counter()
+            tb = batches(Xtr.shape[0], cfg["batch_size"], cfg["seed"], 2 * epoch)
+            vb = batches(Xv.shape[0], cfg["batch_size"], cfg["seed"], 2 * epoch + 1)
+            if cfg["max_steps"] is not None:
+                tb = tb[: cfg["max_steps"]]
+            loss_sum = torch.zeros((), dtype=torch.float64)
+            correct = torch.zeros((), dtype=torch.int64)
+            seen = 0
+            for s, idx in enumerate(_progress(tb, progress, f"search {epoch + 1}/{cfg['epochs']}")):
+                vidx = vb[s % len(vb)]
+                xt, yt = Xtr[idx].to(dtype), ytr[idx]
+                xv, yvb = Xv[vidx].to(dtype), yv[vidx]
+                arch.step(xt, yt, xv, yvb, cfg["lr"])
+                logits, loss = weight_step(model, w_opt, xt, yt, cfg["grad_clip"])
+                loss_sum += loss.double() * len(idx)
+                correct += (logits.argmax(1) == yt).sum()
+                seen += len(idx)
+            m = evaluate(model, Xv, yv, 256)
+            rec = {"epoch": epoch + 1, "train_loss": float(loss_sum) / seen, "train_acc": float(correct) / seen,
+                   "val_loss": m["loss"], "val_acc": m["acc"], "genotype": model.genotype(),
+                   "arch_weights": _weights_json(model), "time_s": time.perf_counter() - t0}
+            history.append(rec)
+            if ckpt is not None:
+                save_checkpoint(ckpt, model=model.state_dict(), weight_optimizer=w_opt.state_dict(),
+                                arch_optimizer=arch.optimizer.state_dict(), rng=rng_state(), history=history,
+                                epoch=epoch + 1, config=cfg_json)
+                write_json(Path(out) / "search_metrics.json", {"config": cfg_json, "history": history})
+                save_genotype(model.genotype(), Path(out) / "genotype.json")
+    genotype = model.genotype()
+    return {"genotype": genotype, "history": history, "arch_weights": _weights_json(model), "config": cfg_json,
+            "net": net, "model": model}
+
+
+def train_genotype(genotype, data, net: dict | str | None = None, config: dict | None = None, out=None, *,
+                   resume: bool = True, progress: bool = True, stop_after: int | None = None,
+                   split_seed: int = 0, fractions=(0.5, 0.25, 0.25)) -> dict:
+    """Train a derived network from scratch with Riemannian SGD (see :func:`spdnas.train.fit`).
+
+    ``net``: network config dict, preset name, or None to infer size and classes from the data.
+    Returns fit's result plus 'genotype', 'net', 'complexity' and 'model'; with ``out`` also writes
+    ``genotype.json`` and ``result.json``.
+    """
+    g = normalize_genotype(genotype)
+    d = resolve_data(data, split_seed, fractions)
+    if isinstance(net, str):
+        net = net_config(net)
+    ncfg = _infer_net({"net": net}, d)
+    if len(g["normal"]) // 2 != ncfg["steps"]:
+        ncfg = net_config(**dict(ncfg, steps=len(g["normal"]) // 2))
+    tcfg = dict(config or {})
+    model = build_network(g, ncfg, seed=int(tcfg.get("seed", 0)))
+    res = fit(model, d["train"], d["val"], d["test"], tcfg, out, resume=resume, progress=progress,
+              stop_after=stop_after)
+    res.update(genotype=g, net=ncfg, complexity=model.complexity(), model=model)
+    if out is not None:
+        save_genotype(g, Path(out) / "genotype.json")
+        write_json(Path(out) / "result.json", {k: v for k, v in res.items() if k != "model"})
+    return res

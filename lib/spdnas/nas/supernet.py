@@ -1,0 +1,278 @@
+"""SPDNetNAS supernet: mixed operations as weighted Fréchet means, batched over edges.
+
+Speed design: the candidate ops of all edges that read the same kind of input are evaluated in
+stacked tensor ops. For a group of k edges the BiMaps of all BiMap-type candidates form one
+Stiefel tensor ``(k, J, C, C, n, m)``, their batch-norms one :class:`SPDBatchNorm` with
+``k * J * C`` channels, the pooling candidates share one LogEig and one ExpEig, and the mixed
+operation of all k edges is one batched weighted Karcher flow (one eigh per step over every
+candidate). No Python loop runs over matrices or samples, and the forward pass has no host sync.
+
+Weights of the mixture (``weighting``): 'sparsemax' (the paper), 'softmax' (DARTS) or 'sigmoid'
+(FairDARTS; normalised inside the Fréchet mean, add :func:`zero_one_loss` to the architecture
+objective).
+"""
+
+from __future__ import annotations
+
+import geoopt
+import torch
+import torch.nn as nn
+import torch.nn.functional as tF
+
+from ..spd import functional as F
+from ..spd import geometry as G
+from ..spd.modules import SPDBatchNorm, sparsemax, stiefel_init
+from .genotype import derive_genotype
+from .model import Head, Preprocess, Stem, _DTYPES, cell_plan, net_config, prepare_input, reproject_
+from .ops import NORMAL_OPS, REDUCE_OPS, make_op
+
+__all__ = ["EdgeGroup", "MixedCell", "SuperNet", "mix_weights", "zero_one_loss", "WEIGHTINGS"]
+
+WEIGHTINGS = ("sparsemax", "softmax", "sigmoid")
+
+
+def mix_weights(alphas: torch.Tensor, weighting: str) -> torch.Tensor:
+    """Mixture weights from architecture parameters (rows = edges)."""
+    if weighting == "sparsemax":
+        return sparsemax(alphas, dim=-1)
+    if weighting == "softmax":
+        return torch.softmax(alphas, dim=-1)
+    if weighting == "sigmoid":
+        return torch.sigmoid(alphas)
+    raise ValueError(f"unknown weighting {weighting!r}; choose from {WEIGHTINGS}")
+
+
+def zero_one_loss(alphas) -> torch.Tensor:
+    """FairDARTS zero-one loss −mean((σ(α) − ½)²): pushes sigmoid weights towards 0 or 1."""
+    a = torch.cat([x.reshape(-1) for x in alphas])
+    return -torch.mean((torch.sigmoid(a) - 0.5) ** 2)
+
+
+def _stiefel(*shape):
+    return geoopt.ManifoldParameter(stiefel_init(*shape), manifold=geoopt.EuclideanStiefel())
+
+
+def bimap(W: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
+    """Batched BiMap: W (..., Co, Ci, n, m), Z (..., B, Ci, n, n) -> (..., B, Co, m, m)."""
+    Wb = W.unsqueeze(-5)
+    Y = (Wb.transpose(-1, -2) @ (Z.unsqueeze(-4) @ Wb)).sum(-3)
+    return F.sym(Y)
+
+
+def _batchnorm(bn: SPDBatchNorm, Y: torch.Tensor) -> torch.Tensor:
+    """Apply a (k*J*C)-channel batch-norm to Y (k, J, B, C, m, m), statistics per (edge, op, channel)."""
+    k, J, B, C, m, _ = Y.shape
+    Z = Y.permute(2, 0, 1, 3, 4, 5).reshape(B, k * J * C, m, m)
+    Z = bn(Z).reshape(B, k, J, C, m, m)
+    return Z.permute(1, 2, 0, 3, 4, 5)
+
+
+class EdgeGroup(nn.Module):
+    """All candidate ops of k edges of one kind; forward (k, B, C, n, n) -> (k, B, C, 6, m, m)."""
+
+    def __init__(self, kind: str, k: int, C: int, n: int, m: int, eps: float = 1e-4, bn_momentum: float = 0.1,
+                 karcher_iters: int = 1):
+        super().__init__()
+        if kind not in ("normal", "reduce"):
+            raise ValueError(f"EdgeGroup: kind must be 'normal' or 'reduce', got {kind!r}")
+        if kind == "normal" and n != m:
+            raise ValueError(f"EdgeGroup: normal edges keep the size, got {n}->{m}")
+        self.kind, self.k, self.C, self.n, self.m = kind, k, C, n, m
+        self.eps, self.bn_momentum, self.iters = float(eps), float(bn_momentum), int(karcher_iters)
+        if kind == "normal":
+            # BiMap_0, BiMap_1 (inputs X), BiMap_2 (input ReEig(X))
+            self.weight = _stiefel(k, 3, C, C, n, m)
+            self.bn = SPDBatchNorm(m, k * 3 * C, momentum=bn_momentum, karcher_iters=karcher_iters)
+            self.pool_logits = nn.Parameter(torch.zeros(k, C, C) + 0.01 * torch.randn(k, C, C))
+        else:
+            # BN over [AvgPooling, MaxPooling, BiMap_1_reduced, BiMap_2_reduced]
+            self.weight = _stiefel(k, 2, C, C, n, m)
+            self.bn = SPDBatchNorm(m, k * 4 * C, momentum=bn_momentum, karcher_iters=karcher_iters)
+            a = m // 2
+            self.skip1 = _stiefel(k, C, C, n, a)
+            self.skip2 = _stiefel(k, C, C, n, m - a)
+
+    @property
+    def names(self):
+        return NORMAL_OPS if self.kind == "normal" else REDUCE_OPS
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        k, B, C, n, _ = X.shape
+        m = self.m
+        eye = torch.eye(m, dtype=X.dtype, device=X.device).expand(k, B, C, m, m)
+        R = F.reeig(X, self.eps, check=False)
+        if self.kind == "normal":
+            Y = _batchnorm(self.bn, bimap(self.weight, torch.stack([X, X, R], dim=1)))
+            b1 = F.reeig(Y[:, 1], self.eps, check=False)
+            if C == 1:
+                wp = X  # the Fréchet mean of one matrix is the matrix
+            else:
+                w = sparsemax(self.pool_logits, dim=-1).to(X.dtype)  # (k, Co, Ci)
+                wp = G.frechet_mean(X.unsqueeze(2), weights=w.unsqueeze(1), dim=3, iters=self.iters, check=False)
+            outs = [eye, wp, Y[:, 0], b1, Y[:, 2], X]
+        else:
+            L = F.logm(X, check=False).reshape(k * B, C, n, n)
+            P = torch.stack([tF.adaptive_avg_pool2d(L, m), tF.adaptive_max_pool2d(L, m)], dim=0)
+            P = F.expm(F.sym(P), check=False).reshape(2, k, B, C, m, m).transpose(0, 1)
+            Yb = bimap(self.weight, torch.stack([X, R], dim=1))
+            T = _batchnorm(self.bn, torch.cat([P, Yb], dim=1))
+            b1 = F.reeig(T[:, 2], self.eps, check=False)
+            A, Bm = bimap(self.skip1, X), bimap(self.skip2, X)
+            Z = torch.zeros(*A.shape[:-1], Bm.shape[-1], dtype=X.dtype, device=X.device)
+            skip = torch.cat([torch.cat([A, Z], -1), torch.cat([Z.transpose(-1, -2), Bm], -1)], -2)
+            outs = [eye, T[:, 0], T[:, 1], b1, T[:, 3], skip]
+        return torch.stack(outs, dim=3)
+
+    @torch.no_grad()
+    def extract(self, e: int, name: str) -> nn.Module:
+        """Discrete op module (see :func:`spdnas.nas.ops.make_op`) holding edge ``e``'s parameters."""
+        if not 0 <= e < self.k:
+            raise ValueError(f"extract: edge {e} out of range [0, {self.k})")
+        op = make_op(self.kind, name, self.C, self.n, self.m, self.eps, self.bn_momentum, self.iters)
+        op.to(self.weight.dtype)
+        C, m = self.C, self.m
+
+        def copy_bn(dst: SPDBatchNorm, j: int, J: int):
+            dst.bias.copy_(self.bn.bias.view(self.k, J, C, m, m)[e, j])
+            dst.running_mean.copy_(self.bn.running_mean.view(self.k, J, C, m, m)[e, j])
+
+        if self.kind == "normal":
+            if name in ("BiMap_0", "BiMap_1", "BiMap_2"):
+                j = int(name[-1])
+                bm, bn = (op[1], op[2]) if name == "BiMap_2" else (op[0], op[1])
+                bm.weight.copy_(self.weight[e, j])
+                copy_bn(bn, j, 3)
+            elif name == "WeightedPooling":
+                op.logits.copy_(self.pool_logits[e])
+        else:
+            if name in ("AvgPooling", "MaxPooling"):
+                copy_bn(op[1], 0 if name == "AvgPooling" else 1, 4)
+            elif name == "BiMap_1_reduced":
+                op[0].weight.copy_(self.weight[e, 0])
+                copy_bn(op[1], 2, 4)
+            elif name == "BiMap_2_reduced":
+                op[1].weight.copy_(self.weight[e, 1])
+                copy_bn(op[2], 3, 4)
+            elif name == "Skip_reduced":
+                op.bimap1.weight.copy_(self.skip1[e])
+                op.bimap2.weight.copy_(self.skip2[e])
+        return op
+
+
+def karcher_mean(X: torch.Tensor, w: torch.Tensor, dim: int, iters: int = 1) -> torch.Tensor:
+    """Weighted Fréchet mean over ``dim`` by ``iters`` Karcher-flow steps started at the weighted
+    arithmetic mean (as the official code); one batched eigh over all inputs per step.
+
+    ``w``: non-negative weights broadcastable to X.shape[:-2] (normalised along ``dim``).
+    """
+    w = w / w.sum(dim=dim, keepdim=True)
+    wx = w[..., None, None]
+    M = (wx * X).sum(dim)
+    for _ in range(iters):
+        S, Si = F.sqrtm_invsqrtm(M, check=False)
+        T = (wx * F.logm(G.congruence(Si.unsqueeze(dim), X), check=False)).sum(dim)
+        M = G.congruence(S, F.expm(T, check=False))
+    return M
+
+
+def _mix(cands: torch.Tensor, w: torch.Tensor, iters: int) -> torch.Tensor:
+    """Weighted Fréchet mean over the op axis: cands (E, B, C, K, m, m), w (E, K) -> (E, B, C, m, m)."""
+    return karcher_mean(cands, w[:, None, None, :].to(cands.dtype), 3, iters)
+
+
+class MixedCell(nn.Module):
+    """Supernet cell: every edge a mixed op, every node the Fréchet mean of its incoming edges."""
+
+    def __init__(self, plan: dict, cfg: dict):
+        super().__init__()
+        C, d_in, d_out, kind, steps = plan["C"], plan["dim_in"], plan["dim_out"], plan["kind"], cfg["steps"]
+        kw = dict(eps=cfg["eps"], bn_momentum=cfg["bn_momentum"], karcher_iters=cfg["karcher_iters"])
+        pre = dict(eps=cfg["eps"], momentum=cfg["bn_momentum"], karcher_iters=cfg["karcher_iters"])
+        self.kind, self.steps, self.iters = kind, steps, cfg["karcher_iters"]
+        self.pre0 = Preprocess(plan["s0"][0], d_in, plan["s0"][1], C, **pre)
+        self.pre1 = Preprocess(plan["s1"][0], d_in, plan["s1"][1], C, **pre)
+        # edges reading the two cell inputs, for all nodes at once (ordered node-major)
+        self.inputs = EdgeGroup(kind if kind == "reduce" else "normal", 2 * steps, C, d_in, d_out, **kw)
+        # edges reading intermediate nodes 0..i-1, one group per node i >= 1
+        self.inner = nn.ModuleList(EdgeGroup("normal", i, C, d_out, d_out, **kw) for i in range(1, steps))
+
+    def edge_index(self, node: int, j: int) -> int:
+        """Row of the architecture parameters for the edge j -> node (DARTS order)."""
+        return sum(i + 2 for i in range(node)) + j
+
+    def forward(self, s0, s1, weights):
+        s0, s1 = self.pre0(s0), self.pre1(s1)
+        X = torch.stack([s0, s1] * self.steps, dim=0)
+        rows_in = [self.edge_index(i, j) for i in range(self.steps) for j in (0, 1)]
+        h_in = _mix(self.inputs(X), weights[rows_in], self.iters)  # (2*steps, B, C, m, m)
+        nodes = []
+        for i in range(self.steps):
+            hs = h_in[2 * i: 2 * i + 2]
+            if i > 0:
+                rows = [self.edge_index(i, 2 + j) for j in range(i)]
+                h_inner = _mix(self.inner[i - 1](torch.stack(nodes, dim=0)), weights[rows], self.iters)
+                hs = torch.cat([hs, h_inner], dim=0)
+            nodes.append(karcher_mean(hs, hs.new_ones(hs.shape[0], 1, 1), 0, self.iters))
+        return torch.cat(nodes, dim=1)
+
+    def edge_op(self, node: int, j: int, name: str) -> nn.Module:
+        """Discrete op with the supernet parameters of edge j -> node."""
+        if j < 2:
+            return self.inputs.extract(2 * node + j, name)
+        return self.inner[node - 1].extract(j - 2, name)
+
+
+class SuperNet(nn.Module):
+    """SPDNetNAS supernet over a network config (see :func:`spdnas.nas.model.net_config`).
+
+    Architecture parameters ``alphas_normal``/``alphas_reduce`` (num_edges, 6), initialised
+    1e-3·N(0, 1) as in DARTS; all other parameters are network weights.
+    """
+
+    def __init__(self, cfg: dict, weighting: str = "sparsemax"):
+        super().__init__()
+        if weighting not in WEIGHTINGS:
+            raise ValueError(f"unknown weighting {weighting!r}; choose from {WEIGHTINGS}")
+        self.config = net_config(**cfg)
+        self.weighting = weighting
+        plan = cell_plan(self.config)
+        self.stem = Stem(self.config["in_dim"], self.config["C"], self.config["bn_momentum"],
+                         self.config["karcher_iters"])
+        self.cells = nn.ModuleList(MixedCell(p, self.config) for p in plan)
+        self.head = Head(plan[-1]["out_channels"], plan[-1]["dim_out"], self.config["num_classes"])
+        E = sum(i + 2 for i in range(self.config["steps"]))
+        self.alphas_normal = nn.Parameter(1e-3 * torch.randn(E, len(NORMAL_OPS)))
+        self.alphas_reduce = nn.Parameter(1e-3 * torch.randn(E, len(REDUCE_OPS)))
+        self.to(_DTYPES[self.config["dtype"]])
+        reproject_(self)
+
+    ARCH_NAMES = ("alphas_normal", "alphas_reduce")
+
+    def arch_parameters(self) -> list:
+        return [self.alphas_normal, self.alphas_reduce]
+
+    def named_weights(self):
+        """(name, parameter) of all network weights (everything except the architecture parameters)."""
+        return [(n, p) for n, p in self.named_parameters() if n not in self.ARCH_NAMES]
+
+    def weights(self) -> list:
+        return [p for _, p in self.named_weights()]
+
+    def arch_weights(self) -> dict:
+        """Mixture weights {'normal', 'reduce'} of shape (num_edges, 6)."""
+        return {"normal": mix_weights(self.alphas_normal, self.weighting),
+                "reduce": mix_weights(self.alphas_reduce, self.weighting)}
+
+    def forward(self, X):
+        X = prepare_input(X, self.config["in_dim"], self.head.fc.weight.dtype)
+        w = self.arch_weights()
+        s0 = s1 = self.stem(X)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1, w[cell.kind])
+        return self.head(s1)
+
+    def genotype(self) -> dict:
+        """Discrete architecture by the DARTS rule on the current mixture weights."""
+        with torch.no_grad():
+            w = self.arch_weights()
+        return derive_genotype(w["normal"], w["reduce"], self.config["steps"])
