@@ -215,8 +215,9 @@ def _nds_row(rec, where: str, default_id: str, space: str, dataset: str, error: 
     optim = rec.get("optim", {})
     if not isinstance(optim, dict):
         raise ValueError(f"{where}: 'optim' must be an object, got {type(optim).__name__}")
-    params = _number(rec, "params", where, integer=True)
-    flops = _number(rec, "flops", where, integer=True)
+    # counts are rounded: some releases store them as floats
+    params = int(round(_number(rec, "params", where)))
+    flops = int(round(_number(rec, "flops", where)))
     curve = rec.get("test_ep_top1")
     if curve is not None:
         if not isinstance(curve, list) or not curve:
