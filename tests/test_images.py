@@ -6,6 +6,8 @@ import torch
 
 from spdnas.data.images import (
     CIFAR10_RECORD,
+    digits_arrays,
+    stratified_split,
     load_cifar10_binary,
     load_digits_images,
     read_cifar10_file,
@@ -27,8 +29,20 @@ def test_digits_split_reproducible_and_stratified():
     tr = np.bincount(a["y_train"].numpy(), minlength=10) / len(a["y_train"])
     te = np.bincount(a["y_test"].numpy(), minlength=10) / len(a["y_test"])
     assert np.abs(tr - te).max() < 0.01
+    # the split partitions all samples
+    tr_idx, te_idx = stratified_split(load_digits().target, 0.25, 0)
+    assert sorted(np.concatenate([tr_idx, te_idx]).tolist()) == list(range(n))
     # standardised with train statistics
     assert abs(float(a["x_train"].mean())) < 1e-5 and abs(float(a["x_train"].std()) - 1) < 1e-3
+
+
+def test_digits_arrays_equal_sklearn():
+    from sklearn.datasets import load_digits
+
+    images, target = digits_arrays()
+    ref = load_digits()
+    np.testing.assert_array_equal(images, ref.images)
+    np.testing.assert_array_equal(target, ref.target)
 
 
 def test_digits_upsampling_is_nearest_neighbour():

@@ -50,6 +50,48 @@ def _pack(x_tr, y_tr, x_te, y_te, name, num_classes):
     }
 
 
+def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """Raw digits ``(images (1797, 8, 8) float64 in [0, 16], labels int64)``.
+
+    Read straight from scikit-learn's bundled ``digits.csv.gz`` (same values as
+    ``sklearn.datasets.load_digits``) without importing scikit-learn, which keeps sweep
+    workers fast to start.
+    """
+    import gzip
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("scikit-learn is not installed; it bundles the digits data")
+    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "digits.csv.gz"
+    if not path.is_file():
+        raise FileNotFoundError(f"scikit-learn's bundled digits file is missing: {path}")
+    with gzip.open(path, "rt") as fh:
+        arr = np.loadtxt(fh, delimiter=",")
+    if arr.ndim != 2 or arr.shape[1] != 65:
+        raise ValueError(f"unexpected digits file layout {arr.shape} in {path}")
+    return arr[:, :64].reshape(-1, 8, 8), arr[:, 64].astype(np.int64)
+
+
+def stratified_split(y: np.ndarray, test_fraction: float, seed: int):
+    """Indices ``(train, test)``: ``ceil(test_fraction * N)`` test samples allotted to classes
+    in proportion to their sizes (largest remainder), each part shuffled by ``seed``."""
+    y = np.asarray(y)
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(y, return_counts=True)
+    n_test = int(np.ceil(test_fraction * len(y)))
+    quota = counts * n_test / len(y)
+    take = np.floor(quota).astype(int)
+    for j in np.argsort(-(quota - take), kind="stable")[: n_test - take.sum()]:
+        take[j] += 1
+    tr, te = [], []
+    for c, k in zip(classes, take):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        te.append(idx[:k])
+        tr.append(idx[k:])
+    return rng.permutation(np.concatenate(tr)), rng.permutation(np.concatenate(te))
+
+
 def load_digits_images(seed: int = 0, test_fraction: float = 0.25, image_size: int = 8) -> dict:
     """scikit-learn digits as 1-channel images with a stratified train/test split by ``seed``.
 
@@ -58,9 +100,6 @@ def load_digits_images(seed: int = 0, test_fraction: float = 0.25, image_size: i
         test_fraction: share of samples in the test split, in (0, 1).
         image_size: 8 (native) or a multiple of 8 (nearest-neighbour upsampling).
     """
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if not isinstance(test_fraction, (int, float)) or not 0.0 < float(test_fraction) < 1.0:
@@ -68,15 +107,13 @@ def load_digits_images(seed: int = 0, test_fraction: float = 0.25, image_size: i
     if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) \
             or image_size < 8 or image_size % 8:
         raise ValueError(f"image_size must be a positive multiple of 8, got {image_size!r}")
-    d = load_digits()
-    x = (d.images / 16.0)[:, None, :, :]
+    images, target = digits_arrays()
+    x = (images / 16.0)[:, None, :, :]
     f = int(image_size) // 8
     if f > 1:
         x = x.repeat(f, axis=2).repeat(f, axis=3)
-    x_tr, x_te, y_tr, y_te = train_test_split(
-        x, d.target, test_size=float(test_fraction), random_state=int(seed), stratify=d.target
-    )
-    return _pack(x_tr, y_tr, x_te, y_te, "digits", 10)
+    tr, te = stratified_split(target, float(test_fraction), int(seed))
+    return _pack(x[tr], target[tr], x[te], target[te], "digits", 10)
 
 
 def cifar10_root(root: str | os.PathLike | None = None) -> Path:

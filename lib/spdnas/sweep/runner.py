@@ -117,7 +117,8 @@ def run_sweep(space, dataset: str, n: int, seed: int = 0, recipe: dict | None = 
               store="runs/sweep.jsonl", executor: str = "inline", progress: bool = True, *,
               workers: int | None = None, threads_per_worker: int = 1, retries: int = 2,
               data_seed: int = 0, dataset_kwargs: dict | None = None, plugins=(),
-              export_parquet: bool = True, dashboard: bool = False) -> list[dict]:
+              export_parquet: bool = True, dashboard: bool = False,
+              on_client=None) -> list[dict]:
     """Sample, train and evaluate ``n`` models of ``space`` on ``dataset``; returns the n records.
 
     Args:
@@ -137,6 +138,8 @@ def run_sweep(space, dataset: str, n: int, seed: int = 0, recipe: dict | None = 
             datasets.
         export_parquet: write ``<store>.parquet`` at the end.
         dashboard: for the embedded Dask cluster, serve the dashboard on 127.0.0.1 (random port).
+        on_client: optional ``callable(client)`` called once the Dask client is connected (to
+            print ``client.dashboard_link``, monitor or scale workers).
     """
     import_plugins(plugins)
     space_obj = get_space(space) if isinstance(space, str) else space
@@ -195,7 +198,8 @@ def run_sweep(space, dataset: str, n: int, seed: int = 0, recipe: dict | None = 
                                  on_result, failures)
                 else:
                     _run_dask(tasks, executor, dataset, data_seed, dataset_kwargs, workers,
-                              threads_per_worker, plugins, retries, dashboard, on_result, failures)
+                              threads_per_worker, plugins, retries, dashboard, on_result, failures,
+                              on_client)
         finally:
             bar.close()
         records = [x for x in st.load() if x.get("sweep") == sid and x.get("model_id") in range(n)]
@@ -244,8 +248,8 @@ def _run_process(tasks, data, workers, threads, plugins, retries, on_result, fai
 
 
 def _run_dask(tasks, executor, dataset, data_seed, dataset_kwargs, workers, threads, plugins,
-              retries, dashboard, on_result, failures):
-    from distributed import Client, LocalCluster, as_completed
+              retries, dashboard, on_result, failures, on_client=None):
+    from distributed import Client, LocalCluster, as_completed, wait
 
     cluster = None
     if executor == "dask":
@@ -260,6 +264,16 @@ def _run_dask(tasks, executor, dataset, data_seed, dataset_kwargs, workers, thre
     try:
         data_fut = client.submit(_load_data_task, dataset, data_seed, dataset_kwargs, plugins,
                                  pure=False, retries=retries, key=f"spdnas-data-{tasks[0]['sweep']}-{time.time_ns()}")
+        if on_client is not None:
+            on_client(client)
+        # one copy of the data per worker, so losing a worker does not lose the data
+        wait([data_fut])
+        if data_fut.status == "error":
+            data_fut.result()  # re-raises the loader's error (e.g. missing dataset files)
+        try:
+            client.replicate([data_fut])
+        except Exception as e:  # replication is an optimisation; lineage can recompute it
+            log.warning("could not replicate the dataset to all workers: %r", e)
         futs = {}
         for t in tasks:
             t = {**t, "threads": threads}
