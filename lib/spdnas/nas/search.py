@@ -135,6 +135,12 @@ def resolve_data(data, seed: int = 0, fractions=(0.5, 0.25, 0.25)) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
+def _grad(loss, inputs):
+    """autograd.grad with zeros for inputs the loss does not use (e.g. alphas of an absent cell type)."""
+    g = torch.autograd.grad(loss, inputs, allow_unused=True)
+    return [torch.zeros_like(x) if gx is None else gx for x, gx in zip(inputs, g)]
+
+
 def _manifold(p):
     return p.manifold if isinstance(p, geoopt.ManifoldParameter) else None
 
@@ -157,7 +163,7 @@ class Architect:
     def loss(self, weights, alphas, x, y):
         """Cross-entropy of the model at the given weights/alphas (train-mode BN on cloned buffers)."""
         params = dict(zip(self.names, weights))
-        params.update(zip(SuperNet.ARCH_NAMES, alphas))
+        params.update(zip(self.model.ARCH_NAMES, alphas))
         params.update({n: b.clone() for n, b in self.model.named_buffers()})
         return tF.cross_entropy(functional_call(self.model, params, (x,)), y)
 
@@ -171,7 +177,7 @@ class Architect:
         """w' = R_w(−η grad L_train(w)) (Euclidean params: SGD step with weight decay)."""
         W = [p for p in self.model.weights()]
         alphas = [a.detach() for a in self.model.arch_parameters()]
-        g = torch.autograd.grad(self.loss(W, alphas, x, y), W)
+        g = _grad(self.loss(W, alphas, x, y), W)
         with torch.no_grad():
             out = []
             for man, p, gp in zip(self.manifolds, W, g):
@@ -186,11 +192,11 @@ class Architect:
         alphas = list(self.model.arch_parameters())
         if self.order == 1:
             W = [p.detach() for p in self.model.weights()]
-            grads = list(torch.autograd.grad(self.loss(W, alphas, xv, yv), alphas))
+            grads = _grad(self.loss(W, alphas, xv, yv), alphas)
         else:
             W = [p.detach() for p in self.model.weights()]
             W1 = [w.requires_grad_() for w in self.virtual_step(xt, yt, eta)]
-            g = torch.autograd.grad(self.loss(W1, alphas, xv, yv), W1 + alphas)
+            g = _grad(self.loss(W1, alphas, xv, yv), W1 + alphas)
             gW1, grads = g[:len(W1)], list(g[len(W1):])
             with torch.no_grad():
                 V = []
@@ -201,11 +207,11 @@ class Architect:
                 eps = 0.01 / norm.clamp_min(1e-12)
                 Wp = [self._retr(m, p, v, eps) for m, p, v in zip(self.manifolds, W, V)]
                 Wm = [self._retr(m, p, v, -eps) for m, p, v in zip(self.manifolds, W, V)]
-            gp = torch.autograd.grad(self.loss(Wp, alphas, xt, yt), alphas)
-            gm = torch.autograd.grad(self.loss(Wm, alphas, xt, yt), alphas)
+            gp = _grad(self.loss(Wp, alphas, xt, yt), alphas)
+            gm = _grad(self.loss(Wm, alphas, xt, yt), alphas)
             grads = [ga - eta * (a - b) / (2 * eps) for ga, a, b in zip(grads, gp, gm)]
         if self.zero_one_weight > 0:
-            z = torch.autograd.grad(self.zero_one_weight * zero_one_loss(alphas), alphas)
+            z = _grad(self.zero_one_weight * zero_one_loss(alphas), alphas)
             grads = [g + zg for g, zg in zip(grads, z)]
         return grads
 
@@ -225,7 +231,7 @@ def weight_step(model: SuperNet, optimizer, x, y, grad_clip: float):
     optimizer.zero_grad(set_to_none=True)
     logits = model(x)
     loss = tF.cross_entropy(logits, y)
-    for p, g in zip(W, torch.autograd.grad(loss, W)):
+    for p, g in zip(W, _grad(loss, W)):
         p.grad = g
     if grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(W, grad_clip)
@@ -272,14 +278,21 @@ def search(data, config: dict | None = None, out=None, *, resume: bool = True, p
     """
     cfg = search_config(**(config or {}))
     d = resolve_data(data, cfg["split_seed"], cfg["fractions"])
-    net = _infer_net(cfg, d)
-    cfg["net"] = net
+    cfg["net"] = _infer_net(cfg, d)
+    return run_search(lambda: SuperNet(cfg["net"], cfg["weighting"]), cfg, d, out, resume=resume,
+                      progress=progress, stop_after=stop_after)
+
+
+def run_search(make_model, cfg: dict, d: dict, out=None, *, resume: bool = True, progress: bool = True,
+               stop_after: int | None = None) -> dict:
+    """Search loop shared by the SPD and the Euclidean supernets (``make_model()`` builds the net)."""
+    net = cfg["net"]
     Xtr, ytr = d["train"]
     Xv, yv = d["val"]
     with num_threads(cfg["threads"]):
         torch.manual_seed(cfg["seed"])
-        model = SuperNet(net, cfg["weighting"])
-        dtype = model.head.fc.weight.dtype
+        model = make_model()
+        dtype = model.head_dtype()
         w_opt = riemannian_optimizer(model.weights(), "sgd", lr=cfg["lr"], weight_decay=cfg["weight_decay"],
                                      momentum=cfg["momentum"])
         arch = Architect(model, cfg["order"], cfg["arch_lr"], cfg["arch_betas"], cfg["arch_weight_decay"],
@@ -326,7 +339,7 @@ def search(data, config: dict | None = None, out=None, *, resume: bool = True, p
                                 arch_optimizer=arch.optimizer.state_dict(), rng=rng_state(), history=history,
                                 epoch=epoch + 1, config=cfg_json)
                 write_json(Path(out) / "search_metrics.json", {"config": cfg_json, "history": history})
-                save_genotype(model.genotype(), Path(out) / "genotype.json")
+                write_json(Path(out) / "genotype.json", rec["genotype"])
     genotype = model.genotype()
     return {"genotype": genotype, "history": history, "arch_weights": _weights_json(model), "config": cfg_json,
             "net": net, "model": model}

@@ -271,6 +271,9 @@ class SuperNet(nn.Module):
             s0, s1 = s1, cell(s0, s1, w[cell.kind])
         return self.head(s1)
 
+    def head_dtype(self):
+        return self.head.fc.weight.dtype
+
     def genotype(self) -> dict:
         """Discrete architecture by the DARTS rule on the current mixture weights."""
         with torch.no_grad():
