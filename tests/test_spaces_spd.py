@@ -82,3 +82,43 @@ def test_spdnet_bad_configs(cfg, msg):
 def test_spd_info_validation():
     with pytest.raises(ValueError, match="missing 'n'"):
         get_space("spdnet").build({"depth": 1, "fractions": [0.5], "batchnorm": False, "eps": 1e-4}, {"num_classes": 2})
+
+
+NAS_SPACES = ["spdnetnas", "spdnetnas_nopool", "spdnetnas_bimap", "spdnetnas_noskip"]
+
+
+def test_spdnetnas_cell_counts_closed_form():
+    sp = get_space("spdnetnas")
+    # normal: node0 inputs {0,1}: 5*5; node1 three pairs: 3*25  -> 25*75
+    assert sp.cell_count("normal") == 25 * 75
+    # reduce: node0 reduce/reduce 25; node1 {0,1} 25 + {0,2},{1,2} reduce x normal 2*25
+    assert sp.cell_count("reduce") == 25 * 75
+    assert sp.size() == (25 * 75) ** 2 * 9
+    bim = get_space("spdnetnas_bimap")
+    assert bim.cell_count("normal") == 9 * 27 and bim.cell_count("reduce") == 4 * (4 + 6 + 6)
+
+
+@pytest.mark.parametrize("name", NAS_SPACES)
+def test_spdnetnas_variants_sample_build_and_count(name):
+    sp = get_space(name)
+    cfg = sp.sample(np.random.default_rng(3))
+    assert sp.validate(cfg)["C"] == cfg["C"]
+    for cell in ("normal", "reduce"):
+        for op, j in cfg["genotype"][cell]:
+            assert op in sp._ops(cell, j)
+    model = sp.build(cfg, INFO)
+    assert sp.params(cfg, INFO) == sum(p.numel() for p in model.parameters())
+    out = model(rand_spd(4, n=20, dtype=torch.float32))
+    assert out.shape == (4, 3) and torch.isfinite(out).all()
+    assert hasattr(model, "make_optimizer")
+
+
+def test_spdnetnas_sampling_deterministic_and_rejects_foreign_ops():
+    sp = get_space("spdnetnas_bimap")
+    assert sp.sample(np.random.default_rng(0)) == sp.sample(np.random.default_rng(0))
+    cfg = get_space("spdnetnas").sample(np.random.default_rng(1))
+    cfg["genotype"]["normal"][0][0] = "Skip"
+    with pytest.raises(ValueError, match="not in this space"):
+        sp.validate(cfg)
+    with pytest.raises(ValueError, match="exactly the keys"):
+        sp.validate({"genotype": cfg["genotype"]})

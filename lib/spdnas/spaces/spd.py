@@ -1,4 +1,4 @@
-"""SPD design spaces (``spdnet``) and SPD datasets for sweeps.
+"""SPD design spaces (``spdnet``, ``spdnetnas`` and its restricted-op variants) and SPD sweep datasets.
 
 ``dataset_info`` for SPD spaces holds ``n`` (input matrix size), ``num_classes`` and optionally
 ``in_channels`` (default 1). Complexity: params are exact; flops count the multiply-adds of the
@@ -113,6 +113,122 @@ class SPDNetSpace(DesignSpace):
     def describe(self) -> dict:
         return {"name": self.name, "size": self.size(), "depths": list(self.depths),
                 "fractions": [round(f, 4) for f in self.fractions], "eps": list(self.eps_values)}
+
+
+# ---------------------------------------------------------------------------------------------
+# SPDNetNAS cell spaces
+# ---------------------------------------------------------------------------------------------
+
+
+class SPDNetNASSpace(DesignSpace):
+    """Random genotypes of the SPDNetNAS cell space, with width/depth multipliers (NDS-style).
+
+    A config is ``{"genotype": ..., "C": stem channels, "depth": cells}``; the network is a
+    reduction cell (n → reduce_fraction·n) followed by ``depth − 1`` normal cells, cell channels
+    doubling as in SPDNetNAS. ``normal_ops``/``reduce_ops`` restrict the candidate operations, which
+    gives the variants compared like the NDS NAS-space study (e.g. without pooling, BiMap only).
+    """
+
+    def __init__(self, normal_ops=None, reduce_ops=None, steps: int = 2, widths=(1, 2, 3), depths=(1, 2, 3),
+                 reduce_fraction: float = 0.5):
+        from ..nas.ops import NORMAL_OPS, REDUCE_OPS
+
+        self.normal_ops = [o for o in (normal_ops or NORMAL_OPS) if o != "none"]
+        self.reduce_ops = [o for o in (reduce_ops or REDUCE_OPS) if o != "none"]
+        bad = [o for o in self.normal_ops if o not in NORMAL_OPS] + [o for o in self.reduce_ops if o not in REDUCE_OPS]
+        if bad or not self.normal_ops or not self.reduce_ops:
+            raise ValueError(f"spdnetnas space: unknown or empty op lists (bad: {bad})")
+        self.steps, self.widths, self.depths = int(steps), tuple(widths), tuple(depths)
+        self.reduce_fraction = float(reduce_fraction)
+
+    def _ops(self, cell: str, j: int) -> list[str]:
+        from ..nas.genotype import edge_kind
+
+        return self.reduce_ops if edge_kind(cell, j) == "reduce" else self.normal_ops
+
+    def sample(self, rng: np.random.Generator) -> dict:
+        geno = {}
+        for cell in ("normal", "reduce"):
+            pairs = []
+            for i in range(self.steps):
+                inputs = sorted(int(v) for v in rng.choice(i + 2, size=2, replace=False))
+                for j in inputs:
+                    pairs.append([choice(rng, self._ops(cell, j)), j])
+            geno[cell] = pairs
+            geno[f"{cell}_concat"] = list(range(2, self.steps + 2))
+        return {"genotype": geno, "C": choice(rng, list(self.widths)), "depth": choice(rng, list(self.depths))}
+
+    def validate(self, config: dict) -> dict:
+        from ..nas.genotype import normalize_genotype
+
+        if not isinstance(config, dict) or set(config) != {"genotype", "C", "depth"}:
+            raise ValueError(f"{self.name} config needs exactly the keys genotype, C, depth; got "
+                             f"{sorted(config) if isinstance(config, dict) else type(config).__name__}")
+        g = normalize_genotype(config["genotype"])
+        if len(g["normal"]) // 2 != self.steps:
+            raise ValueError(f"{self.name}: genotype has {len(g['normal']) // 2} nodes, space has steps={self.steps}")
+        for cell in ("normal", "reduce"):
+            for op, j in g[cell]:
+                if op not in self._ops(cell, j):
+                    raise ValueError(f"{self.name}: op {op!r} on edge from {j} of the {cell} cell is not in this space")
+        C, d = config["C"], config["depth"]
+        if C not in self.widths or d not in self.depths:
+            raise ValueError(f"{self.name}: C must be in {self.widths} and depth in {self.depths}, got C={C}, depth={d}")
+        return {"genotype": g, "C": int(C), "depth": int(d)}
+
+    def net_config(self, config: dict, dataset_info: dict) -> dict:
+        """Network config (spdnas.nas.net_config) for a space config and dataset."""
+        from ..nas.model import net_config
+
+        cfg, info = self.validate(config), spd_info(dataset_info)
+        n = info["n"]
+        return net_config(in_dim=n, num_classes=info["num_classes"], cells=["reduce"] + ["normal"] * (cfg["depth"] - 1),
+                          reduce_dims=[max(2, int(round(self.reduce_fraction * n)))], C=cfg["C"],
+                          steps=self.steps, dtype=dataset_info.get("dtype", "float32"))
+
+    def build(self, config: dict, dataset_info: dict) -> nn.Module:
+        from ..nas.model import SPDCellNetwork
+
+        class SweepSPDCellNetwork(_RiemannianModel, SPDCellNetwork):
+            """SPDNetNAS derived network with a Riemannian ``make_optimizer`` hook."""
+
+        return SweepSPDCellNetwork(self.validate(config)["genotype"], self.net_config(config, dataset_info))
+
+    def complexity(self, config: dict, dataset_info: dict) -> dict:
+        from ..nas.model import network_complexity
+
+        c = network_complexity(self.validate(config)["genotype"], self.net_config(config, dataset_info))
+        return {"params": int(c["params"]), "flops": int(c["flops"])}
+
+    def cell_count(self, cell: str) -> int:
+        """Number of distinct cells: Π_nodes Σ_{input pairs j<k} |ops(j)|·|ops(k)|."""
+        total = 1
+        for i in range(self.steps):
+            total *= sum(len(self._ops(cell, j)) * len(self._ops(cell, k))
+                         for j in range(i + 2) for k in range(j + 1, i + 2))
+        return total
+
+    def size(self) -> int:
+        return self.cell_count("normal") * self.cell_count("reduce") * len(self.widths) * len(self.depths)
+
+    def input_shape(self, dataset_info: dict) -> tuple:
+        info = spd_info(dataset_info)
+        return (1, info["n"], info["n"])
+
+    def describe(self) -> dict:
+        return {"name": self.name, "size": self.size(), "normal_ops": self.normal_ops, "reduce_ops": self.reduce_ops,
+                "widths": list(self.widths), "depths": list(self.depths), "steps": self.steps}
+
+
+register_space("spdnetnas", SPDNetNASSpace())
+register_space("spdnetnas_nopool", SPDNetNASSpace(
+    normal_ops=["WeightedPooling", "BiMap_0", "BiMap_1", "BiMap_2", "Skip"],
+    reduce_ops=["BiMap_1_reduced", "BiMap_2_reduced", "Skip_reduced"]))
+register_space("spdnetnas_bimap", SPDNetNASSpace(
+    normal_ops=["BiMap_0", "BiMap_1", "BiMap_2"], reduce_ops=["BiMap_1_reduced", "BiMap_2_reduced"]))
+register_space("spdnetnas_noskip", SPDNetNASSpace(
+    normal_ops=["WeightedPooling", "BiMap_0", "BiMap_1", "BiMap_2"],
+    reduce_ops=["AvgPooling", "MaxPooling", "BiMap_1_reduced", "BiMap_2_reduced"]))
 
 
 def spd_sweep_data(name: str, seed: int = 0, fractions=(0.75, 0.25), **options) -> dict:
