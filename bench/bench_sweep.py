@@ -1,0 +1,94 @@
+"""Sweep throughput: models/hour (inline, short recipe) and Dask scaling, 1 vs W workers.
+
+Usage: ``python bench/bench_sweep.py [--space resnet] [-n 8] [--epochs 1] [--max-train 512]``.
+Prints numbers only (no asserts). Dask timings start once the cluster is up and every worker has
+imported torch/spdnas (``on_client`` warm-up), so they include the dataset load, its replication
+and the model runs, not the worker start-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+
+import numpy as np
+
+
+def _warm_worker():
+    """Import torch/spdnas and run one conv in a worker, so timings exclude start-up costs."""
+    import torch
+
+    import spdnas.data.images  # noqa: F401
+    import spdnas.sweep  # noqa: F401
+
+    torch.set_num_threads(1)
+    torch.nn.Conv2d(1, 4, 3)(torch.zeros(2, 1, 8, 8)).sum().item()
+    return True
+
+
+def timed_sweep(space, n, seed, recipe, executor, workers, store):
+    from spdnas.sweep import run_sweep
+
+    mark = {}
+
+    def on_client(client):
+        client.run(_warm_worker)
+        mark["t"] = time.perf_counter()
+
+    _warm_worker()
+    t0 = time.perf_counter()
+    recs = run_sweep(space, "digits", n, seed, recipe, store, executor=executor, workers=workers,
+                     progress=False, export_parquet=False, on_client=on_client)
+    t1 = time.perf_counter()
+    return t1 - mark.get("t", t0), t1 - t0, recs
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--space", default="resnet_small",
+                    help="registered space, or resnet_small (NDS ResNet grid capped at d<=4, w<=32)")
+    ap.add_argument("-n", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--max-train", type=int, default=512)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--out", default=None, help="optional JSON file for the numbers")
+    a = ap.parse_args(argv)
+
+    from spdnas.spaces import AnyNetSpace, get_space
+
+    if a.space == "resnet_small":
+        space = AnyNetSpace("resnet_small", "res_basic", [1, 2, 3, 4], [16, 24, 32])
+    else:
+        space = get_space(a.space)
+    seed = a.seed
+    recipe = {"epochs": a.epochs, "max_train": a.max_train, "batch_size": 64}
+    print(f"space={a.space} n={a.n} seed={seed} recipe={recipe} cpus={os.cpu_count()}", flush=True)
+    res = {"space": a.space, "n": a.n, "seed": seed, "recipe": recipe}
+    with tempfile.TemporaryDirectory() as tmp:
+        t_in, _, recs = timed_sweep(space, a.n, seed, recipe, "inline", 1, f"{tmp}/inline.jsonl")
+        mph = a.n / t_in * 3600
+        print(f"inline: {t_in:.1f} s for {a.n} models -> {mph:.0f} models/hour "
+              f"(median params {int(np.median([r['params'] for r in recs])):,})", flush=True)
+        res["inline_s"], res["inline_models_per_hour"] = t_in, mph
+        times = {}
+        for w in (1, a.workers):
+            t, total, _ = timed_sweep(space, a.n, seed, recipe, "dask", w, f"{tmp}/dask{w}.jsonl")
+            times[w] = t
+            print(f"dask {w} worker(s): {t:.1f} s after cluster start ({total:.1f} s total) -> "
+                  f"{a.n / t * 3600:.0f} models/hour", flush=True)
+        eff = times[1] / times[a.workers] / a.workers
+        print(f"scaling efficiency {a.workers} vs 1 worker: {eff:.2f} (speed-up {times[1] / times[a.workers]:.2f}x)")
+        res.update(dask_s=times, scaling_efficiency=eff)
+    if a.out:
+        from spdnas.paths import atomic_write_text
+
+        atomic_write_text(a.out, json.dumps(res, indent=2, default=str))
+    return res
+
+
+if __name__ == "__main__":
+    main()
