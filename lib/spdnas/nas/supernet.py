@@ -53,10 +53,13 @@ def _stiefel(*shape):
 
 
 def bimap(W: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
-    """Batched BiMap: W (..., Co, Ci, n, m), Z (..., B, Ci, n, n) -> (..., B, Co, m, m)."""
-    Wb = W.unsqueeze(-5)
-    Y = (Wb.transpose(-1, -2) @ (Z.unsqueeze(-4) @ Wb)).sum(-3)
-    return F.sym(Y)
+    """Batched BiMap: W (..., Co, Ci, n, m), Z (..., B, Ci, n, n) -> (..., B, Co, m, m).
+
+    Leading dims broadcast. Two einsum contractions, each one GEMM per (lead, channel): Z W over
+    the input channel's rows, then Wᵀ(.) summed over input channels; no broadcast copies of Z.
+    """
+    P = torch.einsum("...bcij,...ocjm->...bocim", Z, W)
+    return F.sym(torch.einsum("...ocim,...bocin->...bomn", W, P))
 
 
 def _batchnorm(bn: SPDBatchNorm, Y: torch.Tensor) -> torch.Tensor:
