@@ -179,8 +179,25 @@ def karcher_mean(X: torch.Tensor, w: torch.Tensor, dim: int, iters: int = 1) -> 
 
 
 def _mix(cands: torch.Tensor, w: torch.Tensor, iters: int) -> torch.Tensor:
-    """Weighted Fréchet mean over the op axis: cands (E, B, C, K, m, m), w (E, K) -> (E, B, C, m, m)."""
-    return karcher_mean(cands, w[:, None, None, :].to(cands.dtype), 3, iters)
+    """Weighted Fréchet mean over the op axis: cands (E, B, C, K, m, m), w (E, K) -> (E, B, C, m, m).
+
+    Slot 0 must be the ``none`` candidate (the identity). Same result as :func:`karcher_mean`
+    over all K slots, with K − 1 eigendecompositions per step: the identity needs none, as
+    log(M^{-1/2} I M^{-1/2}) = −log M comes from the eigendecomposition of M that also gives M^{±1/2}.
+    """
+    w = w.to(cands.dtype)
+    w = w / w.sum(dim=-1, keepdim=True)
+    w0 = w[:, 0, None, None, None, None]  # (E, 1, 1, 1, 1)
+    wx = w[:, None, None, 1:, None, None]  # (E, 1, 1, K-1, 1, 1)
+    X = cands[:, :, :, 1:]
+    m = X.shape[-1]
+    eye = torch.eye(m, dtype=X.dtype, device=X.device)
+    M = (wx * X).sum(3) + w0 * eye
+    for _ in range(iters):
+        S, Si, LM = F.spectral_functions(M, ("sqrt", "invsqrt", "log"), check=False)
+        T = (wx * F.logm(G.congruence(Si.unsqueeze(3), X), check=False)).sum(3) - w0 * LM
+        M = G.congruence(S, F.expm(T, check=False))
+    return M
 
 
 class MixedCell(nn.Module):

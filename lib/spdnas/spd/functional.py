@@ -35,6 +35,7 @@ __all__ = [
     "sqrtm",
     "invsqrtm",
     "sqrtm_invsqrtm",
+    "spectral_functions",
     "powm",
     "reeig",
     "spectral_apply",
@@ -260,6 +261,57 @@ class _SqrtInvSqrt(torch.autograd.Function):
         if G2 is not None:
             acc = acc + loewner(L, "invsqrt") * sym(Ut @ G2 @ U)
         return U @ acc @ Ut
+
+
+class _MultiSpectral(torch.autograd.Function):
+    """Several U f_k(Λ) Uᵀ from one eigendecomposition; backward sums the Daleckii–Krein terms."""
+
+    @staticmethod
+    def forward(ctx, X, kinds):
+        L, U = torch.linalg.eigh(X)
+        Ut = U.transpose(-1, -2)
+        outs = tuple((U * _f(k, L, 0.0).unsqueeze(-2)) @ Ut for k in kinds)
+        ctx.kinds = kinds
+        ctx.save_for_backward(L, U)
+        return outs
+
+    @staticmethod
+    def backward(ctx, *grads):
+        L, U = ctx.saved_tensors
+        Ut = U.transpose(-1, -2)
+        acc = None
+        for kind, G in zip(ctx.kinds, grads):
+            if G is None:
+                continue
+            term = loewner(L, kind) * sym(Ut @ G @ U)
+            acc = term if acc is None else acc + term
+        if acc is None:
+            return None, None
+        return U @ acc @ Ut, None
+
+
+_MULTI_KINDS = ("log", "exp", "sqrt", "invsqrt")
+
+
+def spectral_functions(X: torch.Tensor, kinds, check: bool = True) -> tuple:
+    """Several matrix functions of the same SPD matrices from a single eigendecomposition.
+
+    Args:
+        X: SPD matrices (..., n, n).
+        kinds: sequence of names in {'log', 'exp', 'sqrt', 'invsqrt'}, e.g. ('sqrt', 'invsqrt', 'log')
+            gives (X^{1/2}, X^{-1/2}, log X) for one ``eigh`` instead of three.
+    Returns: tuple of tensors (..., n, n), one per kind, differentiable (Daleckii–Krein backward).
+    """
+    kinds = tuple(kinds)
+    if not kinds:
+        raise ValueError("spectral_functions: kinds must name at least one function")
+    bad = [k for k in kinds if k not in _MULTI_KINDS]
+    if bad:
+        raise ValueError(f"spectral_functions: unknown kinds {bad}; choose from {list(_MULTI_KINDS)}")
+    _check_shape(X, "spectral_functions")
+    if check and _CHECKS:
+        check_spd(X, "spectral_functions")
+    return _MultiSpectral.apply(X, kinds)
 
 
 def _apply(X: torch.Tensor, kind: str, p: float, check: bool, name: str, needs_pd: bool) -> torch.Tensor:
