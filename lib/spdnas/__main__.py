@@ -9,18 +9,31 @@ Commands live in the :data:`COMMANDS` registry; add one with::
         parser.add_argument(...)
         return run_search_from_args  # callable(args) -> int exit code
 
+Modules listed in :data:`COMMAND_MODULES` (or in ``$SPDNAS_CLI_PLUGINS``, comma-separated) are
+imported before parsing so their ``register_command`` calls take effect.
+
 Built in: ``sweep`` (population sweep over a design space) and ``spaces`` (list spaces).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
+# ``python -m spdnas`` runs this file as ``__main__``; make ``import spdnas.__main__`` (used by
+# plugins calling register_command) return this same module and registry.
+if __name__ == "__main__":
+    sys.modules.setdefault("spdnas.__main__", sys.modules[__name__])
+
 # name -> (help text, setup(parser) -> run(args) -> int)
 COMMANDS: dict = {}
+# optional modules registering more commands (imported if present)
+COMMAND_MODULES: list[str] = []
 
 
 def register_command(name: str, help: str = ""):
@@ -123,15 +136,32 @@ def _spaces_setup(p: argparse.ArgumentParser):
         from spdnas.sweep import import_plugins
 
         import_plugins(a.plugin)
-        for name in list_spaces():
-            print(f"{name:12s} {get_space(name).size():,}")
+        names = list_spaces()
+        width = max(len(n) for n in names)
+        for name in names:
+            print(f"{name:{width}s}  {get_space(name).size():,}")
         return 0
 
     return run
 
 
+def _import_command_modules() -> None:
+    extra = [m for m in os.environ.get("SPDNAS_CLI_PLUGINS", "").split(",") if m.strip()]
+    for mod in COMMAND_MODULES + extra:
+        mod = mod.strip()
+        try:
+            found = importlib.util.find_spec(mod) is not None
+        except ModuleNotFoundError:
+            found = False
+        if found:
+            importlib.import_module(mod)
+        elif mod in extra:
+            raise ValueError(f"CLI plugin module {mod!r} (from $SPDNAS_CLI_PLUGINS) not found")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Top-level parser with one subparser per registered command."""
+    _import_command_modules()
     parser = argparse.ArgumentParser(prog="spdnas", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (help_text, setup) in COMMANDS.items():

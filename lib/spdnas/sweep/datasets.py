@@ -43,8 +43,16 @@ def register_dataset(name: str, fn=None, *, overwrite: bool = False):
     return _do if fn is None else _do(fn)
 
 
+def _load_space_plugins() -> None:
+    # space plugins (e.g. spdnas.spaces.spd) also register their datasets here
+    from spdnas.spaces.base import _load_plugins
+
+    _load_plugins()
+
+
 def list_datasets() -> list[str]:
-    """Sorted registered dataset names."""
+    """Sorted registered dataset names (including those of space plugins)."""
+    _load_space_plugins()
     return sorted(DATASETS)
 
 
@@ -62,6 +70,8 @@ def import_plugins(plugins) -> None:
 def get_dataset(name: str, seed: int = 0, **kwargs) -> dict:
     """Load and validate a registered dataset."""
     key = _norm(name)
+    if key not in DATASETS:
+        _load_space_plugins()
     if key not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(list_datasets())}")
     try:
