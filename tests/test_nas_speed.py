@@ -86,3 +86,53 @@ def test_mix_without_none_eigh_equals_full_karcher_mean(iters):
     gr = torch.autograd.grad((ref ** 2).sum(), (X, w))
     for a, b in zip(gf, gr):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("kind", ["normal", "reduce"])
+def test_edge_group_shared_inputs_equal_repeated_inputs(kind):
+    from spdnas.nas.supernet import EdgeGroup
+
+    torch.manual_seed(0)
+    C, n = 2, 6
+    m = n if kind == "normal" else 4
+    grp = EdgeGroup(kind, 4, C, n, m).double()
+    X = rand_spd(2, 5, C, n=n, gen=torch.Generator().manual_seed(4))
+    shared = grp(X)  # edges 0, 2 read X[0]; edges 1, 3 read X[1]
+    repeated = grp(X[[0, 1, 0, 1]])
+    torch.testing.assert_close(shared, repeated, rtol=1e-11, atol=1e-12)
+    with pytest.raises(ValueError, match="cyclically"):
+        grp(X[:1].expand(3, *X.shape[1:]))
+
+
+def _reference_cell(cell, s0, s1, weights, iters):
+    """Plain composition: discrete ops per (edge, op), weighted Karcher mean per edge, uniform per node."""
+    from spdnas.spd import geometry as G
+
+    states = [cell.pre0(s0), cell.pre1(s1)]
+    for i in range(cell.steps):
+        mixed = []
+        for j, h in enumerate(states):
+            names = cell.inputs.names if j < 2 else cell.inner[i - 1].names
+            cands = torch.stack([cell.edge_op(i, j, nm)(h) for nm in names], dim=2)
+            w = weights[cell.edge_index(i, j)].to(h.dtype)
+            mixed.append(G.frechet_mean(cands, weights=w, dim=2, iters=iters, init="arithmetic", check=False))
+        states.append(G.frechet_mean(torch.stack(mixed, 0), dim=0, iters=iters, init="arithmetic", check=False))
+    return torch.cat(states[2:], dim=1)
+
+
+@pytest.mark.parametrize("cells", [["reduce", "normal"], ["normal", "reduce", "normal"]])
+def test_fast_cells_equal_plain_composition_of_discrete_ops(cells):
+    from spdnas.nas.model import net_config
+    from spdnas.nas.supernet import SuperNet
+
+    torch.manual_seed(0)
+    net = SuperNet(net_config(in_dim=6, num_classes=3, reduce_dims=[4] * cells.count("reduce"), cells=cells, steps=3))
+    X = rand_spd(5, n=6, gen=torch.Generator().manual_seed(5))
+    w = net.arch_weights()
+    s0 = s1 = net.stem(X.unsqueeze(1))
+    cache = {}
+    for cell in net.cells:
+        fast = cell(s0, s1, w[cell.kind], cache)
+        ref = _reference_cell(cell, s0, s1, w[cell.kind], net.config["karcher_iters"])
+        torch.testing.assert_close(fast, ref, rtol=1e-9, atol=1e-10)
+        s0, s1 = s1, fast

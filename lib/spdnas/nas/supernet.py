@@ -100,27 +100,41 @@ class EdgeGroup(nn.Module):
         return NORMAL_OPS if self.kind == "normal" else REDUCE_OPS
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        k, B, C, n, _ = X.shape
-        m = self.m
+        """Candidates of all k edges from u distinct inputs X (u, B, C, n, n); edge e reads X[e % u].
+
+        Input-only work (ReEig of BiMap_2, LogEig/ExpEig of the poolings, the log-Euclidean start of
+        WeightedPooling) runs once per distinct input; the BiMaps of all edges reading the same
+        input share one GEMM. Returns (k, B, C, 6, m, m) in the order of :attr:`names`.
+        """
+        u, B, C, n, _ = X.shape
+        k, m = self.k, self.m
+        if u < 1 or k % u:
+            raise ValueError(f"EdgeGroup: {k} edges cannot read {u} inputs cyclically (need k % u == 0)")
+        s = k // u
         eye = torch.eye(m, dtype=X.dtype, device=X.device).expand(k, B, C, m, m)
         R = F.reeig(X, self.eps, check=False)
         if self.kind == "normal":
-            Y = _batchnorm(self.bn, bimap(self.weight, torch.stack([X, X, R], dim=1)))
+            W = self.weight.reshape(s, u, 3, C, C, n, m)
+            Y = bimap(W, torch.stack([X, X, R], dim=1).unsqueeze(0)).reshape(k, 3, B, C, m, m)
+            Y = _batchnorm(self.bn, Y)
             b1 = F.reeig(Y[:, 1], self.eps, check=False)
             if C == 1:
-                wp = X  # the Fréchet mean of one matrix is the matrix
+                wp = X.expand(s, *X.shape)  # the Fréchet mean of one matrix is the matrix
             else:
-                w = sparsemax(self.pool_logits, dim=-1).to(X.dtype)  # (k, Co, Ci)
-                wp = G.frechet_mean(X.unsqueeze(2), weights=w.unsqueeze(1), dim=3, iters=self.iters, check=False)
-            outs = [eye, wp, Y[:, 0], b1, Y[:, 2], X]
+                w = sparsemax(self.pool_logits, dim=-1).to(X.dtype).reshape(s, u, 1, C, C)  # (.., Co, Ci)
+                wp = G.frechet_mean(X[None, :, :, None], weights=w, dim=4, iters=self.iters, check=False)
+            outs = [eye, wp.reshape(k, B, C, m, m), Y[:, 0], b1, Y[:, 2], X.expand(s, *X.shape).reshape(k, B, C, n, n)]
         else:
-            L = F.logm(X, check=False).reshape(k * B, C, n, n)
+            L = F.logm(X, check=False).reshape(u * B, C, n, n)
             P = torch.stack([tF.adaptive_avg_pool2d(L, m), tF.adaptive_max_pool2d(L, m)], dim=0)
-            P = F.expm(F.sym(P), check=False).reshape(2, k, B, C, m, m).transpose(0, 1)
-            Yb = bimap(self.weight, torch.stack([X, R], dim=1))
-            T = _batchnorm(self.bn, torch.cat([P, Yb], dim=1))
+            P = F.expm(F.sym(P), check=False).reshape(2, u, B, C, m, m).transpose(0, 1)
+            Yb = bimap(self.weight.reshape(s, u, 2, C, C, n, m), torch.stack([X, R], dim=1).unsqueeze(0))
+            T = torch.cat([P.expand(s, *P.shape), Yb], dim=2).reshape(k, 4, B, C, m, m)
+            T = _batchnorm(self.bn, T)
             b1 = F.reeig(T[:, 2], self.eps, check=False)
-            A, Bm = bimap(self.skip1, X), bimap(self.skip2, X)
+            a = m // 2
+            A = bimap(self.skip1.reshape(s, u, C, C, n, a), X[None]).reshape(k, B, C, a, a)
+            Bm = bimap(self.skip2.reshape(s, u, C, C, n, m - a), X[None]).reshape(k, B, C, m - a, m - a)
             Z = torch.zeros(*A.shape[:-1], Bm.shape[-1], dtype=X.dtype, device=X.device)
             skip = torch.cat([torch.cat([A, Z], -1), torch.cat([Z.transpose(-1, -2), Bm], -1)], -2)
             outs = [eye, T[:, 0], T[:, 1], b1, T[:, 3], skip]
@@ -220,11 +234,23 @@ class MixedCell(nn.Module):
         """Row of the architecture parameters for the edge j -> node (DARTS order)."""
         return sum(i + 2 for i in range(node)) + j
 
-    def forward(self, s0, s1, weights):
-        s0, s1 = self.pre0(s0), self.pre1(s1)
-        X = torch.stack([s0, s1] * self.steps, dim=0)
+    def _preprocess(self, pre, s, cache):
+        """ReEig -> BiMap -> BN of a cell input; the ReEig is shared by every reader of ``s`` via ``cache``."""
+        hit = cache.get(id(s)) if cache is not None else None
+        if hit is not None and hit[0] is s:
+            R = hit[1]
+        else:
+            R = F.reeig(s, pre[0].eps, check=False)
+            if cache is not None:
+                cache[id(s)] = (s, R)
+        return pre[2](bimap(pre[1].weight, R))
+
+    def forward(self, s0, s1, weights, cache: dict | None = None):
+        """Cell output (B, steps*C, m, m); ``cache`` (a dict kept for one network pass) shares ReEigs of inputs."""
+        cache = {} if cache is None else cache
+        s0, s1 = self._preprocess(self.pre0, s0, cache), self._preprocess(self.pre1, s1, cache)
         rows_in = [self.edge_index(i, j) for i in range(self.steps) for j in (0, 1)]
-        h_in = _mix(self.inputs(X), weights[rows_in], self.iters)  # (2*steps, B, C, m, m)
+        h_in = _mix(self.inputs(torch.stack([s0, s1], dim=0)), weights[rows_in], self.iters)  # (2*steps, B, C, m, m)
         nodes = []
         for i in range(self.steps):
             hs = h_in[2 * i: 2 * i + 2]
@@ -287,8 +313,9 @@ class SuperNet(nn.Module):
         X = prepare_input(X, self.config["in_dim"], self.head.fc.weight.dtype)
         w = self.arch_weights()
         s0 = s1 = self.stem(X)
+        cache: dict = {}
         for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1, w[cell.kind])
+            s0, s1 = s1, cell(s0, s1, w[cell.kind], cache)
         return self.head(s1)
 
     def head_dtype(self):
