@@ -43,7 +43,7 @@ __all__ = [
     "run_search_stage", "run_train_stage", "run_data_efficiency_stage", "run_cell_spaces_stage",
     "summarize", "format_pm", "paper_table2", "table2", "table5", "data_efficiency_table",
     "genotypes_table", "search_history", "alpha_history", "cell_space_population",
-    "cell_space_summary", "plot_search_curves", "plot_alpha_evolution", "plot_accuracy_bars",
+    "cell_space_summary", "usable_bins", "normalizable_subset", "compare_variants", "plot_search_curves", "plot_alpha_evolution", "plot_accuracy_bars",
     "plot_data_efficiency", "plot_edge_weight_hist", "main",
 ]
 
@@ -171,7 +171,7 @@ def stage_config(kind: str, params: dict | None = None) -> dict:
         cfg["seeds"] = _int_list(cfg["seeds"], "seeds")
         for k in ("epochs", "batch_size", "euclid_search_epochs", "euclid_C", "euclid_layers"):
             cfg[k] = _pos_int(cfg[k], k)
-        allowed = {"epochs", "batch_size", "seeds", "euclid_search_epochs", "lr"}
+        allowed = {"epochs", "batch_size", "seeds", "euclid_search_epochs", "lr", "methods"}
     elif kind == "data_efficiency":
         if cfg["dataset"] not in SPD_DATASETS:
             raise ValueError(f"data_efficiency dataset must be one of {SPD_DATASETS}, got {cfg['dataset']!r}")
@@ -203,6 +203,17 @@ def stage_config(kind: str, params: dict | None = None) -> dict:
     for ds, o in ov.items():
         if ds not in SPD_DATASETS or not isinstance(o, dict) or set(o) - allowed:
             raise ValueError(f"overrides[{ds!r}] must be a mapping of keys {sorted(allowed)} for a known dataset, got {o!r}")
+        if "methods" in o:
+            o["methods"] = _names(o["methods"], cfg["methods"], f"overrides[{ds!r}] methods")
+        if "seeds" in o:
+            o["seeds"] = _int_list(o["seeds"], f"overrides[{ds!r}] seeds")
+        for k in ("epochs", "batch_size", "euclid_search_epochs"):
+            if k in o:
+                o[k] = _pos_int(o[k], f"overrides[{ds!r}] {k}")
+        if "order" in o and o["order"] not in (1, 2):
+            raise ValueError(f"overrides[{ds!r}] order must be 1 or 2, got {o['order']!r}")
+        if "max_steps" in o:
+            o["max_steps"] = _pos_int(o["max_steps"], f"overrides[{ds!r}] max_steps", allow_none=True)
     return cfg
 
 
@@ -363,6 +374,11 @@ def _resume(folder: Path, key: str) -> bool:
             (folder / f).unlink(missing_ok=True)
         atomic_write_text(p, key + "\n")
     return same
+
+
+def _slug(method: str) -> str:
+    """Folder-safe method name ('SPDNetNAS (R)' -> 'SPDNetNAS-R')."""
+    return method.replace(" (", "-").replace(")", "").replace(" ", "_")
 
 
 def _not_run(reason: str) -> str:
@@ -584,10 +600,16 @@ def run_train_stage(cfg: dict, search_dir, out, shared_data=None, *, progress: b
     info, searched = _searched(Path(search_dir))
     data = _Data(info, shared_data)
     units = []
+    skipped = []
     for ds in info["datasets"]:
         c = _for_dataset(cfg, ds)
         for m in cfg["methods"]:
-            units += [(ds, m, "sparsemax" if m == "SPDNetNAS" else None, s) for s in c["seeds"]]
+            if m in c["methods"]:
+                units += [(ds, m, "sparsemax" if m == "SPDNetNAS" else None, s) for s in c["seeds"]]
+            else:
+                skipped.append({"stage": "train", "dataset": ds, "method": m, "weighting": None, "seed": None,
+                                "status": _not_run(f"{m} on {ds} left out by exp_train overrides (time budget "
+                                                   "of this profile)")})
         for w in ("softmax", "sigmoid"):
             if (ds, w) in searched:
                 units += [(ds, "SPDNetNAS", w, s) for s in c["seeds"]]
@@ -634,7 +656,7 @@ def run_train_stage(cfg: dict, search_dir, out, shared_data=None, *, progress: b
         unit = {"train": tcfg, "genotype": genotype, "net": net if euclid is None else euclid,
                 "data": info["datasets"][ds], "split": [info["split_seed"], info["fractions"]], "method": m}
         key = _key(unit)
-        folder = out / ds / (m if w is None else f"{m}-{w}") / f"seed{seed}"
+        folder = out / ds / (_slug(m) if w is None else f"{m}-{w}") / f"seed{seed}"
         rec = _done(folder, key)
         if rec is None:
             t0 = time.perf_counter()
@@ -642,6 +664,7 @@ def run_train_stage(cfg: dict, search_dir, out, shared_data=None, *, progress: b
             rec = {**base, "status": "ok", "key": key, **fields, "time_s": time.perf_counter() - t0}
             _write_json(folder / "record.json", rec)
         records.append(rec)
+    records += skipped
     _write_plan(out, "train", cfg, records)
     return records
 
@@ -700,7 +723,7 @@ def run_data_efficiency_stage(cfg: dict, search_dir, out, shared_data=None, *, p
             genotype = sample_genotype(np.random.default_rng(10_000 + seed), net["steps"])
         key = _key({"train": tcfg, "genotype": genotype, "net": net, "fraction": frac, "method": m,
                     "data": info["datasets"][ds], "split": [info["split_seed"], info["fractions"]]})
-        folder = out / f"{m}" / f"frac{frac:g}" / f"seed{seed}"
+        folder = out / _slug(m) / f"frac{frac:g}" / f"seed{seed}"
         rec = _done(folder, key)
         if rec is None:
             t0 = time.perf_counter()
@@ -882,7 +905,8 @@ def table2(records: pd.DataFrame | None, datasets, methods=METHODS, missing_reas
         if "weighting" in recs.columns:  # Table 2 is sparsemax SPDNetNAS; softmax/sigmoid are Table 5
             recs = recs[recs["weighting"].isna() | (recs["weighting"] == "sparsemax")]
         have = set(zip(recs.get("dataset", []), recs.get("method", [])))
-        extra = [{"dataset": d, "method": m, "status": _not_run(f"{d} / {m} not in the train stage's plan")}
+        extra = [{"dataset": d, "method": m, "status": _not_run(f"{d} / {m} not in the train stage's plan "
+                                                                  "(dataset not in exp_search datasets?)")}
                  for d in datasets for m in methods if (d, m) not in have]
         recs = pd.concat([recs, pd.DataFrame(extra)], ignore_index=True) if extra else recs
         recs = recs[recs["dataset"].isin(datasets) & recs["method"].isin(methods)]
@@ -1032,6 +1056,77 @@ def cell_space_summary(pop: pd.DataFrame) -> pd.DataFrame:
         rows.append({"variant": v, "models": len(g), "min_error": e.min(), "median_error": float(np.median(e)),
                      "mean_error": e.mean(), "params_min": int(g["params"].min()),
                      "params_max": int(g["params"].max()), "status": "ok"})
+    return pd.DataFrame(rows)
+
+
+def usable_bins(pop: pd.DataFrame, want: int, by: str = "params") -> int | None:
+    """Largest bin count <= ``want`` for which every space of ``pop`` can be normalised by ``by``
+    on the common range (no empty bin); None when the ranges do not overlap."""
+    from .analysis import normalize_spaces
+
+    want = _pos_int(want, "bins")
+    for k in range(want, 0, -1):
+        try:
+            normalize_spaces(pop, by=by, bins=k)
+            return k
+        except ValueError:
+            continue
+    return None
+
+
+def normalizable_subset(pop: pd.DataFrame, reference: str, want: int, by: str = "params"):
+    """Spaces that can be complexity-normalised together with ``reference`` (greedy, in name order).
+
+    Returns (subset population, bins used, excluded spaces).
+    """
+    spaces = sorted(set(pop["space"]))
+    if reference not in spaces:
+        raise ValueError(f"reference space {reference!r} not in the population (has {spaces})")
+    keep, excluded, k = [reference], [], None
+    for s in spaces:
+        if s == reference:
+            continue
+        b = usable_bins(pop[pop["space"].isin(keep + [s])], want, by)
+        if b is None:
+            excluded.append(s)
+        else:
+            keep.append(s)
+    sub = pop[pop["space"].isin(keep)]
+    if len(keep) > 1:
+        k = usable_bins(sub, want, by)
+    return sub, k, excluded
+
+
+def compare_variants(pop: pd.DataFrame, reference: str = "full", bins: int = 4, by: str = "params") -> pd.DataFrame:
+    """KS test of every variant's error EDF against ``reference``: plain and ``by``-normalised
+    (largest usable bin count <= ``bins``; not-run rows when the complexity ranges do not overlap)."""
+    from .analysis import ks_weighted, normalize_spaces
+
+    spaces = sorted(set(pop["space"]))
+    if reference not in spaces:
+        raise ValueError(f"reference space {reference!r} not in the population (has {spaces})")
+    rows = []
+    ref = pop[pop["space"] == reference]
+    for s in spaces:
+        if s == reference:
+            continue
+        g = pop[pop["space"] == s]
+        ks = ks_weighted(g["error"].to_numpy(float), ref["error"].to_numpy(float))
+        rows.append({"variant": s, "reference": reference, "normalisation": "none", "bins": np.nan,
+                     "n_eff": ks.n_a, "n_eff_ref": ks.n_b, "ks_D": ks.statistic, "ks_p": ks.pvalue, "status": "ok"})
+        pair = pop[pop["space"].isin([s, reference])]
+        k = usable_bins(pair, bins, by)
+        if k is None:
+            rows.append({"variant": s, "reference": reference, "normalisation": by, "bins": np.nan,
+                         "n_eff": np.nan, "n_eff_ref": np.nan, "ks_D": np.nan, "ks_p": np.nan,
+                         "status": _not_run(f"{by} ranges of {s} and {reference} do not overlap")})
+            continue
+        nd = normalize_spaces(pair, by=by, bins=k)
+        a, b = nd[nd["space"] == s], nd[nd["space"] == reference]
+        ks = ks_weighted(a["error"].to_numpy(float), b["error"].to_numpy(float), a["weight"].to_numpy(),
+                         b["weight"].to_numpy())
+        rows.append({"variant": s, "reference": reference, "normalisation": by, "bins": k, "n_eff": ks.n_a,
+                     "n_eff_ref": ks.n_b, "ks_D": ks.statistic, "ks_p": ks.pvalue, "status": "ok"})
     return pd.DataFrame(rows)
 
 

@@ -1,0 +1,125 @@
+"""Smoke runs of the experiment compute stages (``python -m spdnas.experiments ...``) with tiny
+settings: records, not-run rows for missing external data, resume/skip, tables from real runs."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from spdnas import analysis as A
+from spdnas import experiments as E
+
+SEARCH = {"datasets": ["basicmotions", "radar_sim", "hdm05"], "ablation_datasets": ["basicmotions"],
+          "radar_per_class": 10, "epochs": 1, "order": 1, "batch_size": 30, "max_steps": 1,
+          "overrides": {"basicmotions": {"batch_size": 10}}}
+TRAIN = {"seeds": [0], "epochs": 1, "euclid_search_epochs": 1,
+         "overrides": {"basicmotions": {"batch_size": 10, "seeds": [0, 1]}}}
+
+
+def _cfg(path, obj):
+    path.write_text(yaml.safe_dump(obj))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def stages(tmp_path_factory):
+    """Run search -> train -> data-efficiency -> cell-spaces through the CLI entry point."""
+    tmp = tmp_path_factory.mktemp("exp")
+    data = tmp / "shared"  # empty shared-data folder: hdm05 is missing
+    data.mkdir()
+    common = ["--data", str(data), "--no-progress"]
+    assert E.main(["search", "--config", _cfg(tmp / "s.yaml", SEARCH), "--out", str(tmp / "search")] + common) == 0
+    assert E.main(["train", "--config", _cfg(tmp / "t.yaml", TRAIN), "--out", str(tmp / "train"),
+                   "--search", str(tmp / "search")] + common) == 0
+    de = {"dataset": "radar_sim", "train_fractions": [0.5, 1.0], "methods": ["SPDNet", "SPDNetNAS"],
+          "seeds": [0], "epochs": 1}
+    assert E.main(["data-efficiency", "--config", _cfg(tmp / "d.yaml", de), "--out", str(tmp / "de"),
+                   "--search", str(tmp / "search")] + common) == 0
+    cs = {"dataset": "basicmotions", "variants": ["full", "bimap_only"], "n": 2, "epochs": 1}
+    assert E.main(["cell-spaces", "--config", _cfg(tmp / "c.yaml", cs), "--out", str(tmp / "cs")] + common) == 0
+    return tmp
+
+
+def test_search_stage_records(stages):
+    plan = E.read_plan(stages / "search")
+    st = {(r.dataset, r.weighting): r.status for r in plan.itertuples()}
+    assert st[("basicmotions", "sparsemax")] == "ok" and st[("basicmotions", "sigmoid")] == "ok"
+    assert st[("radar_sim", "sparsemax")] == "ok" and ("radar_sim", "softmax") not in st
+    assert st[("hdm05", "sparsemax")].startswith("not run: hdm05 data missing")
+    for ds in ("basicmotions", "radar_sim"):
+        folder = stages / "search" / ds / "sparsemax"
+        assert E.search_history(folder / "search_metrics.json")["epoch"].tolist() == [1]
+        assert json.loads((folder / "genotype.json").read_text())["normal"]
+    g = E.genotypes_table(plan)
+    assert (g[g["status"] == "ok"]["normal"] != "").all()
+
+
+def test_train_stage_and_table2(stages):
+    plan = E.read_plan(stages / "train")
+    ok = plan[plan["status"] == "ok"]
+    assert set(ok["dataset"]) == {"basicmotions", "radar_sim"}
+    assert set(ok["method"]) == set(E.METHODS)
+    assert ((ok["test_acc"] >= 0) & (ok["test_acc"] <= 1)).all() and (ok["params"] > 0).all()
+    hd = plan[plan["dataset"] == "hdm05"]
+    assert len(hd) == len(E.METHODS) and hd["status"].str.startswith("not run: hdm05 data missing").all()
+    t = E.table2(plan, ["radar_sim", "hdm05", "basicmotions"])
+    bm = t[t["dataset"] == "basicmotions"]
+    assert (bm["seeds"] == 2).all() and np.isfinite(bm["ours_std"]).all()  # two seeds -> a std
+    r = ok[(ok["dataset"] == "radar_sim") & (ok["method"] == "SPDNet")].iloc[0]
+    assert r["params"] == 559  # SPDNet 20-16-8, 3 classes: 320 + 128 + 36*3 + 3
+    t5 = E.table5(plan, ["basicmotions", "radar_sim"])
+    assert (t5[t5["dataset"] == "basicmotions"]["status"] == "ok").all()
+    assert t5[(t5["dataset"] == "radar_sim") & (t5["weighting"] == "softmax")]["status"].iloc[0].startswith("not run")
+    # folders are shell/DVC friendly
+    assert (stages / "train" / "radar_sim" / "SPDNetNAS-R" / "seed0" / "record.json").is_file()
+
+
+def test_rerun_skips_finished_units_and_retrains_on_changed_config(stages, tmp_path):
+    rec = stages / "train" / "radar_sim" / "SPDNet" / "seed0" / "record.json"
+    before = rec.read_bytes()
+    mtime = rec.stat().st_mtime_ns
+    E.main(["train", "--config", _cfg(tmp_path / "t.yaml", TRAIN), "--out", str(stages / "train"),
+            "--search", str(stages / "search"), "--data", str(stages / "shared"), "--no-progress"])
+    assert rec.stat().st_mtime_ns == mtime and rec.read_bytes() == before
+    # a changed recipe re-trains in the same folders (no stale checkpoint is resumed)
+    t2 = dict(TRAIN, epochs=2, methods=["SPDNet"])
+    E.main(["train", "--config", _cfg(tmp_path / "t2.yaml", t2), "--out", str(stages / "train2"),
+            "--search", str(stages / "search"), "--data", str(stages / "shared"), "--no-progress"])
+    E.main(["train", "--config", _cfg(tmp_path / "t3.yaml", dict(t2, epochs=1)), "--out", str(stages / "train2"),
+            "--search", str(stages / "search"), "--data", str(stages / "shared"), "--no-progress"])
+    r = json.loads((stages / "train2" / "radar_sim" / "SPDNet" / "seed0" / "record.json").read_text())
+    assert r["epochs"] == 1 and r["status"] == "ok"
+
+
+def test_data_efficiency_stage(stages):
+    plan = E.read_plan(stages / "de")
+    assert (plan["status"] == "ok").all()
+    n = plan.set_index(["method", "fraction"])["n_train"]
+    assert n[("SPDNet", 0.5)] < n[("SPDNet", 1.0)] == 15  # radar 3 x 10 samples, half for training
+    t = E.data_efficiency_table(plan, methods=["SPDNet", "SPDNetNAS"])
+    assert t["train_share_pct"].tolist() == [50.0, 100.0, 50.0, 100.0]
+
+
+def test_cell_spaces_stage(stages):
+    pop = A.load_population(stages / "cs" / "population.parquet")
+    assert sorted(pop["space"].unique()) == ["bimap_only", "full"] and len(pop) == 4
+    for cfg in pop[pop["space"] == "bimap_only"]["config"]:
+        g = json.loads(cfg)
+        assert all(op.startswith("BiMap") for op, _ in g["normal"] + g["reduce"])
+
+
+def test_cli_errors(stages, tmp_path):
+    with pytest.raises(ValueError, match="needs --search"):
+        E.main(["train", "--config", _cfg(tmp_path / "t.yaml", TRAIN), "--out", str(tmp_path / "o")])
+    with pytest.raises(FileNotFoundError, match="config file"):
+        E.main(["search", "--config", str(tmp_path / "none.yaml"), "--out", str(tmp_path / "o")])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("epochs: [1\n")
+    with pytest.raises(ValueError, match="corrupt"):
+        E.main(["search", "--config", str(bad), "--out", str(tmp_path / "o")])
+    with pytest.raises(FileNotFoundError, match="exp_search"):
+        E.main(["train", "--config", _cfg(tmp_path / "t.yaml", TRAIN), "--out", str(tmp_path / "o"),
+                "--search", str(tmp_path / "nothing")])
+    with pytest.raises(ValueError, match="unknown keys"):
+        E.main(["search", "--config", _cfg(tmp_path / "u.yaml", {"epoch": 1}), "--out", str(tmp_path / "o")])
