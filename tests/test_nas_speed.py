@@ -136,3 +136,32 @@ def test_fast_cells_equal_plain_composition_of_discrete_ops(cells):
         ref = _reference_cell(cell, s0, s1, w[cell.kind], net.config["karcher_iters"])
         torch.testing.assert_close(fast, ref, rtol=1e-9, atol=1e-10)
         s0, s1 = s1, fast
+
+
+@pytest.mark.parametrize("kind", ["log", "exp"])
+def test_fast_divided_differences_match_default_forms(kind):
+    g = torch.Generator().manual_seed(6)
+    L = torch.rand(50, 8, generator=g, dtype=torch.float64) * 3 + 0.05
+    L[:5, 1] = L[:5, 0]  # exact ties
+    L[5:10, 2] = L[5:10, 0] * (1 + 1e-9)  # near ties
+    ref = F.loewner(L, kind)
+    fast = F.loewner(L, kind, fast=True)
+    torch.testing.assert_close(fast, ref, rtol=1e-10, atol=0)
+    # float32 against the float64 reference
+    torch.testing.assert_close(F.loewner(L.float(), kind, fast=True).double(), ref, rtol=2e-6, atol=0)
+    # diagonal is the derivative f'(λ)
+    d = torch.diagonal(fast, dim1=-2, dim2=-1)
+    torch.testing.assert_close(d, 1 / L if kind == "log" else torch.exp(L), rtol=1e-14, atol=0)
+
+
+def test_fast_divided_differences_recorded_at_forward_and_gradcheck():
+    X = rand_spd(3, n=4, cond=30.0, gen=torch.Generator().manual_seed(7)).requires_grad_()
+    with F.fast_divided_differences(True):
+        Y = F.logm(X, check=False)
+        assert torch.autograd.gradcheck(lambda A: F.expm(F.logm(F.sym(A), check=False), check=False), (X,),
+                                        eps=1e-6, atol=1e-6)
+    G = torch.randn(3, 4, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(8))
+    g_fast = torch.autograd.grad(Y, X, G)[0]  # backward outside the context still uses the fast form
+    g_ref = torch.autograd.grad(F.logm(X, check=False), X, G)[0]
+    torch.testing.assert_close(g_fast, g_ref, rtol=1e-10, atol=1e-12)
+    assert not F._FAST_DD
