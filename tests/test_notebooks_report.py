@@ -31,6 +31,15 @@ def test_write_table_csv_roundtrip_and_latex(tmp_path):
     assert (csv.read_bytes(), tex.read_bytes()) == before
 
 
+def test_write_table_tex_columns(tmp_path):
+    df = pd.DataFrame({"a": [1], "long": ["x y z"], "b": [2.5]})
+    csv, tex = report.write_table(df, tmp_path / "t", tex_columns=["b", "a"])
+    assert pd.read_csv(csv).columns.tolist() == ["a", "long", "b"]
+    assert "b & a \\\\" in tex.read_text() and "long" not in tex.read_text()
+    with pytest.raises(ValueError, match="tex_columns"):
+        report.write_table(df, tmp_path / "t", tex_columns=["nope"])
+
+
 def test_write_table_rejects_bad_input(tmp_path):
     with pytest.raises(ValueError, match="empty"):
         report.write_table(pd.DataFrame({"a": []}), tmp_path / "t")

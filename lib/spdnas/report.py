@@ -145,10 +145,12 @@ def write_csv(df: pd.DataFrame, path: str | os.PathLike, index: bool = False) ->
 
 
 def write_table(df: pd.DataFrame, path_stem: str | os.PathLike, caption: str | None = None,
-                label: str | None = None, float_format: str = ".3g", index: bool = False) -> list[Path]:
+                label: str | None = None, float_format: str = ".3g", index: bool = False,
+                tex_columns=None) -> list[Path]:
     """Write ``<stem>.csv`` (full precision) and ``<stem>.tex`` (formatted) atomically.
 
-    An empty table raises ``ValueError``: report missing inputs with :func:`not_run_row` instead.
+    ``tex_columns`` restricts/reorders the LaTeX columns (the CSV keeps all). An empty table
+    raises ``ValueError``: report missing inputs with :func:`not_run_row` instead.
     """
     if not isinstance(df, pd.DataFrame):
         raise ValueError(f"expected a pandas DataFrame, got {type(df).__name__}")
@@ -157,7 +159,11 @@ def write_table(df: pd.DataFrame, path_stem: str | os.PathLike, caption: str | N
     stem = Path(path_stem)
     if stem.suffix.lower() in (".csv", ".tex"):
         stem = stem.with_suffix("")
-    tex = to_latex(df, caption, label, float_format, index)
+    if tex_columns is not None:
+        unknown = [c for c in tex_columns if c not in df.columns]
+        if unknown or not len(tex_columns):
+            raise ValueError(f"tex_columns {unknown or '[]'} not in the table columns {list(df.columns)}")
+    tex = to_latex(df if tex_columns is None else df[list(tex_columns)], caption, label, float_format, index)
     return [write_csv(df, stem.with_name(stem.name + ".csv"), index),
             atomic_write_text(stem.with_name(stem.name + ".tex"), tex)]
 
