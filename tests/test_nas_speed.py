@@ -165,3 +165,34 @@ def test_fast_divided_differences_recorded_at_forward_and_gradcheck():
     g_ref = torch.autograd.grad(F.logm(X, check=False), X, G)[0]
     torch.testing.assert_close(g_fast, g_ref, rtol=1e-10, atol=1e-12)
     assert not F._FAST_DD
+
+
+def test_sqrtexp_kinds_and_symmetric_input():
+    g = torch.Generator().manual_seed(9)
+    A = torch.randn(4, 5, 5, generator=g, dtype=torch.float64)
+    T = F.sym(A)  # symmetric, indefinite
+    S, Si = F.spectral_functions(T, ("sqrtexp", "invsqrtexp"))
+    torch.testing.assert_close(S, torch.linalg.matrix_exp(T / 2), rtol=1e-11, atol=1e-12)
+    torch.testing.assert_close(Si, torch.linalg.matrix_exp(-T / 2), rtol=1e-11, atol=1e-12)
+    X = T.clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda Z: F.spectral_functions(F.sym(Z), ("sqrtexp", "invsqrtexp"), check=False),
+                                    (X,), eps=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="positive definite"):
+        F.spectral_functions(T, ("sqrtexp", "log"))
+
+
+@pytest.mark.parametrize("iters", [0, 1, 2])
+def test_pool_mean_equals_logeuclid_started_frechet_mean(iters):
+    from spdnas.nas.supernet import _pool_mean
+    from spdnas.spd import geometry as G
+
+    g = torch.Generator().manual_seed(10)
+    X = rand_spd(1, 2, 3, 1, 4, n=5, cond=20.0, gen=g).requires_grad_()  # (1, u, B, 1, Ci, n, n)
+    logits = torch.randn(3, 2, 1, 4, 4, generator=g, dtype=torch.float64).requires_grad_()  # (s, u, 1, Co, Ci)
+    fast = _pool_mean(X, torch.softmax(logits, -1), iters)
+    ref = G.frechet_mean(X, weights=torch.softmax(logits, -1), dim=4, iters=iters, init="logeuclid", check=False)
+    torch.testing.assert_close(fast, ref, rtol=1e-10, atol=1e-12)
+    gf = torch.autograd.grad((fast ** 2).sum(), (X, logits))
+    gr = torch.autograd.grad((ref ** 2).sum(), (X, logits))
+    for a, b in zip(gf, gr):
+        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-10)

@@ -122,7 +122,7 @@ class EdgeGroup(nn.Module):
                 wp = X.expand(s, *X.shape)  # the Fréchet mean of one matrix is the matrix
             else:
                 w = sparsemax(self.pool_logits, dim=-1).to(X.dtype).reshape(s, u, 1, C, C)  # (.., Co, Ci)
-                wp = G.frechet_mean(X[None, :, :, None], weights=w, dim=4, iters=self.iters, check=False)
+                wp = _pool_mean(X[None, :, :, None], w, self.iters)
             outs = [eye, wp.reshape(k, B, C, m, m), Y[:, 0], b1, Y[:, 2], X.expand(s, *X.shape).reshape(k, B, C, n, n)]
         else:
             L = F.logm(X, check=False).reshape(u * B, C, n, n)
@@ -188,6 +188,28 @@ def karcher_mean(X: torch.Tensor, w: torch.Tensor, dim: int, iters: int = 1) -> 
     for _ in range(iters):
         S, Si = F.sqrtm_invsqrtm(M, check=False)
         T = (wx * F.logm(G.congruence(Si.unsqueeze(dim), X), check=False)).sum(dim)
+        M = G.congruence(S, F.expm(T, check=False))
+    return M
+
+
+def _pool_mean(X: torch.Tensor, w: torch.Tensor, iters: int) -> torch.Tensor:
+    """WeightedPooling: Fréchet means over the channel axis 4 started at the weighted log-Euclidean mean.
+
+    X (1, u, B, 1, Ci, n, n), w (s, u, 1, Co, Ci) -> (s, u, B, Co, n, n). Same result as
+    ``geometry.frechet_mean(X, w, dim=4, init='logeuclid')``; the start M0 = exp(T0) is never
+    formed: M0^{±1/2} = exp(±T0/2) come from one eigendecomposition of T0, and log X is taken once
+    per distinct input.
+    """
+    w = w / w.sum(dim=-1, keepdim=True)
+    wx = w[..., None, None]
+    T0 = (wx * F.logm(X, check=False)).sum(4)
+    if iters == 0:
+        return F.expm(T0, check=False)
+    S, Si = F.spectral_functions(T0, ("sqrtexp", "invsqrtexp"), check=False)
+    for it in range(iters):
+        if it > 0:
+            S, Si = F.sqrtm_invsqrtm(M, check=False)
+        T = (wx * F.logm(G.congruence(Si.unsqueeze(4), X), check=False)).sum(4)
         M = G.congruence(S, F.expm(T, check=False))
     return M
 

@@ -363,7 +363,7 @@ class _MultiSpectral(torch.autograd.Function):
     def forward(ctx, X, kinds):
         L, U = _eigh(X)
         Ut = U.transpose(-1, -2)
-        outs = tuple((U * _f(k, L, 0.0).unsqueeze(-2)) @ Ut for k in kinds)
+        outs = tuple((U * _fmulti(k, L).unsqueeze(-2)) @ Ut for k in kinds)
         ctx.kinds, ctx.fast = kinds, _FAST_DD
         ctx.save_for_backward(L, U)
         return outs
@@ -376,14 +376,31 @@ class _MultiSpectral(torch.autograd.Function):
         for kind, G in zip(ctx.kinds, grads):
             if G is None:
                 continue
-            term = loewner(L, kind, fast=ctx.fast) * sym(Ut @ G @ U)
+            term = _loewner_multi(L, kind, ctx.fast) * sym(Ut @ G @ U)
             acc = term if acc is None else acc + term
         if acc is None:
             return None, None
         return U @ acc @ Ut, None
 
 
-_MULTI_KINDS = ("log", "exp", "sqrt", "invsqrt")
+_MULTI_KINDS = ("log", "exp", "sqrt", "invsqrt", "sqrtexp", "invsqrtexp")
+
+
+def _fmulti(kind: str, L: torch.Tensor) -> torch.Tensor:
+    if kind == "sqrtexp":
+        return torch.exp(0.5 * L)
+    if kind == "invsqrtexp":
+        return torch.exp(-0.5 * L)
+    return _f(kind, L, 0.0)
+
+
+def _loewner_multi(L: torch.Tensor, kind: str, fast: bool) -> torch.Tensor:
+    # divided differences of exp(±λ/2) are ±½ those of exp at ±λ/2
+    if kind == "sqrtexp":
+        return loewner(0.5 * L, "exp", fast=fast).mul_(0.5)
+    if kind == "invsqrtexp":
+        return loewner(-0.5 * L, "exp", fast=fast).mul_(-0.5)
+    return loewner(L, kind, fast=fast)
 
 
 def spectral_functions(X: torch.Tensor, kinds, check: bool = True) -> tuple:
@@ -391,8 +408,10 @@ def spectral_functions(X: torch.Tensor, kinds, check: bool = True) -> tuple:
 
     Args:
         X: SPD matrices (..., n, n).
-        kinds: sequence of names in {'log', 'exp', 'sqrt', 'invsqrt'}, e.g. ('sqrt', 'invsqrt', 'log')
-            gives (X^{1/2}, X^{-1/2}, log X) for one ``eigh`` instead of three.
+        kinds: sequence of names in {'log', 'exp', 'sqrt', 'invsqrt', 'sqrtexp', 'invsqrtexp'}, e.g.
+            ('sqrt', 'invsqrt', 'log') gives (X^{1/2}, X^{-1/2}, log X) for one ``eigh`` instead of
+            three; 'sqrtexp'/'invsqrtexp' are exp(±X/2), i.e. the square root and inverse square root
+            of exp(X). With only these two (and 'exp') X need only be symmetric, not SPD.
     Returns: tuple of tensors (..., n, n), one per kind, differentiable (Daleckii–Krein backward).
     """
     kinds = tuple(kinds)
@@ -403,7 +422,10 @@ def spectral_functions(X: torch.Tensor, kinds, check: bool = True) -> tuple:
         raise ValueError(f"spectral_functions: unknown kinds {bad}; choose from {list(_MULTI_KINDS)}")
     _check_shape(X, "spectral_functions")
     if check and _CHECKS:
-        check_spd(X, "spectral_functions")
+        if all(k in ("exp", "sqrtexp", "invsqrtexp") for k in kinds):
+            check_symmetric(X, "spectral_functions")
+        else:
+            check_spd(X, "spectral_functions")
     return _MultiSpectral.apply(X, kinds)
 
 
