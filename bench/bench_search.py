@@ -1,6 +1,6 @@
 """Per-step time of the SPDNetNAS search: this package's batched supernet vs the official approach.
 
-    python bench/bench_search.py [--batch 30] [--repeats 3] [--out metrics/bench_search.json]
+    python bench/bench_search.py [--batch 30] [--repeats 5] [--threads 1] [--out metrics/bench_search.json]
 
 "Official approach" is a minimal re-implementation, inside this file, of how the official code
 (rheasukthanker/SPDNetNAS) evaluates the same RADAR supernet (20x20 -> 10x10, cells reduce/normal
@@ -9,7 +9,14 @@ with 2/4 channels, 5 edges x 6 ops per cell): eigen-functions by a Python loop o
 and sparsemax solved per row by an iterative Python projection (in place of a cvxpy layer, which
 is not installed). Its DARTS step times are counted in forward+backward passes: first order =
 2 passes (α on val, w on train), second order = 5 (virtual step, val at w', two Hessian-vector
-passes, weight step). Our steps are measured end to end (Architect.step + weight step).
+passes, weight step). Our steps are measured end to end (Architect.step + weight step), in
+float64 and float32.
+
+Times are CPU time of the calling thread (``time.thread_time``), so other load on a shared
+machine inflates them less than wall time; with ``--threads`` > 1 (torch intra-op threads and eigh
+worker threads, which thread time does not see) wall time is reported instead. The table also
+gives eigendecompositions (SVDs for the official style) per forward pass and the eigh floor:
+matrices per pass x the per-matrix LAPACK time measured in the same run.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -29,6 +38,7 @@ from spdnas.nas.model import net_config
 from spdnas.nas.search import Architect, weight_step
 from spdnas.nas.supernet import SuperNet
 from spdnas.paths import atomic_write_text
+from spdnas.spd import functional as SF
 from spdnas.spd import riemannian_optimizer, stiefel_init
 
 # ------------------------------------------------------------------------------------------
@@ -223,68 +233,169 @@ def radar_like(B, n=20, seed=0):
     return A @ A.transpose(-1, -2) / (2 * n) + 1e-3 * torch.eye(n, dtype=torch.float64), torch.arange(B) % 3
 
 
-def timed(fn, repeats):
+class count_eigh:
+    """Counts matrices passed to torch.linalg.eigh / torch.linalg.svd (per size) while active."""
+
+    def __enter__(self):
+        self.counts, self._orig = {}, (torch.linalg.eigh, torch.linalg.svd)
+
+        def wrap(fn):
+            def inner(A, *a, **k):
+                c = self.counts.setdefault(int(A.shape[-1]), [0, 0])
+                c[0] += 1
+                c[1] += math.prod(A.shape[:-2])
+                return fn(A, *a, **k)
+            return inner
+
+        torch.linalg.eigh, torch.linalg.svd = wrap(self._orig[0]), wrap(self._orig[1])
+        return self
+
+    def __exit__(self, *exc):
+        torch.linalg.eigh, torch.linalg.svd = self._orig
+
+    def summary(self):
+        return {f"{n}x{n}": {"calls": c, "matrices": m} for n, (c, m) in sorted(self.counts.items())}
+
+
+def timed(fn, repeats, clock):
+    """Median and min of ``repeats`` timings of fn() (after one warm-up call)."""
+    fn()
     ts = []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t = clock()
         fn()
-        ts.append(time.perf_counter() - t)
-    return min(ts), ts
+        ts.append(clock() - t)
+    return statistics.median(ts), min(ts)
+
+
+def eigh_unit_times(dtype, clock, repeats=5):
+    """Per-matrix batched LAPACK eigh time (s) for 10x10 and 20x20 SPD matrices."""
+    out = {}
+    for n, N in ((10, 2000), (20, 300)):
+        A = torch.randn(N, n, 2 * n, dtype=torch.float64)
+        X = (A @ A.transpose(-1, -2) / (2 * n)).to(dtype)
+        out[n] = timed(lambda: torch.linalg.eigh(X), repeats, clock)[0] / N
+    return out
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=30)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--official-repeats", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    ap.add_argument("--skip-official", action="store_true", help="only measure this package's supernet")
     ap.add_argument("--out", default=None)
     a = ap.parse_args(argv)
+    if a.batch < 1 or a.repeats < 1 or a.threads < 1:
+        raise ValueError("--batch, --repeats and --threads must be positive")
     torch.set_num_threads(a.threads)
+    SF.set_eigh_workers(a.threads)
+    clock = time.thread_time if a.threads == 1 else time.perf_counter
     X, y = radar_like(2 * a.batch)
     xt, yt, xv, yv = X[:a.batch], y[:a.batch], X[a.batch:], y[a.batch:]
-    res = {"batch": a.batch, "threads": a.threads, "dtype": a.dtype}
-
-    torch.manual_seed(0)
-    ours = SuperNet(net_config("radar", dtype=a.dtype))
-    dt = ours.head_dtype()
-    xt_, xv_ = xt.to(dt), xv.to(dt)
-    opt = riemannian_optimizer(ours.weights(), "sgd", lr=0.025, momentum=0.9)
-    arches = {o: Architect(ours, o) for o in (1, 2)}
-
-    def our_pass():
-        ours.train()
-        tF.cross_entropy(ours(xt_), yt).backward()
-
-    def our_step(order):
-        arches[order].step(xt_, yt, xv_, yv, 0.025)
-        weight_step(ours, opt, xt_, yt, 5.0)
-
-    our_pass()  # warm-up
-    res["ours_pass_s"], _ = timed(our_pass, a.repeats)
-    res["ours_first_order_step_s"], _ = timed(lambda: our_step(1), a.repeats)
-    res["ours_second_order_step_s"], _ = timed(lambda: our_step(2), a.repeats)
-
-    torch.manual_seed(0)
-    off = OfficialStyleNet()
-
-    def off_pass():
-        tF.cross_entropy(off(xt), yt).backward()
-
-    res["official_pass_s"], _ = timed(off_pass, a.official_repeats)
-    res["official_first_order_step_s"] = 2 * res["official_pass_s"]
-    res["official_second_order_step_s"] = 5 * res["official_pass_s"]
-    res["speedup_first_order"] = res["official_first_order_step_s"] / res["ours_first_order_step_s"]
-    res["speedup_second_order"] = res["official_second_order_step_s"] / res["ours_second_order_step_s"]
     steps = (1500 // 30) * 20  # RADAR protocol: 1500 training samples, batch 30, 20 search epochs
-    res["radar_full_search_projection_min"] = steps * res["ours_second_order_step_s"] / 60
-    rows = [("fwd+bwd pass", "pass"), ("first-order step", "first_order_step"), ("second-order step", "second_order_step")]
-    print(f"{'':20s} {'official-style (s)':>18s} {'ours (s)':>10s} {'ratio':>8s}")
+    res = {"batch": a.batch, "threads": a.threads, "clock": clock.__name__, "repeats": a.repeats,
+           "load_average_start": os.getloadavg()[0], "ours": {}}
+
+    models = {}
+    for dtype in ("float64", "float32"):
+        torch.manual_seed(0)
+        net = SuperNet(net_config("radar", dtype=dtype))
+        if dtype == "float32":  # identical weights to the float64 net
+            net.load_state_dict({k: v.float() if v.is_floating_point() else v
+                                 for k, v in models["float64"].state_dict().items()})
+        models[dtype] = net
+    for dtype, net in models.items():
+        dt = net.head_dtype()
+        xt_, xv_ = xt.to(dt), xv.to(dt)
+        opt = riemannian_optimizer(net.weights(), "sgd", lr=0.025, momentum=0.9)
+        arches = {o: Architect(net, o) for o in (1, 2)}
+
+        def our_pass():
+            net.train()
+            net.zero_grad(set_to_none=True)
+            tF.cross_entropy(net(xt_), yt).backward()
+
+        def our_step(order):
+            with SF.checks(False):  # as in spdnas.nas.search.run_search: inputs validated once
+                arches[order].step(xt_, yt, xv_, yv, 0.025)
+                weight_step(net, opt, xt_, yt, 5.0)
+
+        r = {}
+        with count_eigh() as ce:
+            our_pass()
+        r["eigh_per_pass"] = ce.summary()
+        r["pass_s"], r["pass_min_s"] = timed(our_pass, a.repeats, clock)
+        r["first_order_step_s"], _ = timed(lambda: our_step(1), a.repeats, clock)
+        r["second_order_step_s"], r["second_order_step_min_s"] = timed(lambda: our_step(2), a.repeats, clock)
+        unit = eigh_unit_times(dt, clock)
+        r["eigh_unit_s"] = {f"{n}x{n}": u for n, u in unit.items()}
+        r["eigh_floor_pass_s"] = sum(v["matrices"] * unit[int(k.split("x")[0])]
+                                     for k, v in r["eigh_per_pass"].items())
+        r["eigh_floor_second_order_step_s"] = 5 * r["eigh_floor_pass_s"]
+        r["radar_full_search_projection_min"] = steps * r["second_order_step_s"] / 60
+        res["ours"][dtype] = r
+
+    # float32 accuracy: second-order α-gradients at identical weights vs float64
+    g = {}
+    for dtype, net in models.items():
+        torch.manual_seed(1)
+        dt = net.head_dtype()
+        with SF.checks(False):
+            g[dtype] = Architect(net, 2).arch_grads(xt.to(dt), yt, xv.to(dt), yv, 0.025)
+    num = sum(float((a64 - a32.double()).norm() ** 2) for a64, a32 in zip(g["float64"], g["float32"]))
+    den = sum(float(a64.norm() ** 2) for a64 in g["float64"])
+    res["float32_second_order_alpha_grad_rel_err"] = math.sqrt(num / den)
+
+    if not a.skip_official:
+        torch.manual_seed(0)
+        off = OfficialStyleNet()
+
+        def off_pass():
+            off.zero_grad(set_to_none=True)
+            tF.cross_entropy(off(xt), yt).backward()
+
+        with count_eigh() as ce:
+            off_pass()
+        res["official_svd_per_pass"] = ce.summary()
+        res["official_pass_s"], _ = timed(off_pass, a.official_repeats, clock)
+        res["official_first_order_step_s"] = 2 * res["official_pass_s"]
+        res["official_second_order_step_s"] = 5 * res["official_pass_s"]
+        res["official_radar_full_search_projection_min"] = steps * res["official_second_order_step_s"] / 60
+        ours = res["ours"]["float64"]
+        res["speedup_first_order"] = res["official_first_order_step_s"] / ours["first_order_step_s"]
+        res["speedup_second_order"] = res["official_second_order_step_s"] / ours["second_order_step_s"]
+    res["load_average_end"] = os.getloadavg()[0]
+
+    def mats(d):
+        return " + ".join(f"{v['matrices']} ({k})" for k, v in d.items())
+
+    o64, o32 = res["ours"]["float64"], res["ours"]["float32"]
+    off_ok = not a.skip_official
+    print(f"RADAR supernet, batch {a.batch}, {a.threads} thread(s), {clock.__name__} medians of {a.repeats}; "
+          f"load average {res['load_average_start']:.1f} -> {res['load_average_end']:.1f}")
+    head = f"{'':34s} {'official-style':>15s} {'ours float64':>13s} {'ours float32':>13s}"
+    print(head)
+    print("-" * len(head))
+    rows = [("fwd+bwd pass (s)", "pass"), ("first-order step (s)", "first_order_step"),
+            ("second-order step (s)", "second_order_step")]
     for label, key in rows:
-        o, u = res[f"official_{key}_s"], res[f"ours_{key}_s"]
-        print(f"{label:20s} {o:18.3f} {u:10.3f} {o / u:8.1f}x")
-    print(f"projected full RADAR search (1000 second-order steps): {res['radar_full_search_projection_min']:.1f} min")
+        o = f"{res[f'official_{key}_s']:15.3f}" if off_ok else f"{'-':>15s}"
+        print(f"{label:34s} {o} {o64[f'{key}_s']:13.3f} {o32[f'{key}_s']:13.3f}")
+    o = f"{res['official_radar_full_search_projection_min']:15.1f}" if off_ok else f"{'-':>15s}"
+    print(f"{'full RADAR search, 1000 steps (min)':34s} {o} {o64['radar_full_search_projection_min']:13.1f} "
+          f"{o32['radar_full_search_projection_min']:13.1f}")
+    print(f"{'eigh floor, second-order step (s)':34s} {'-':>15s} {o64['eigh_floor_second_order_step_s']:13.3f} "
+          f"{o32['eigh_floor_second_order_step_s']:13.3f}")
+    if off_ok:
+        print(f"eigendecompositions per pass: official-style {mats(res['official_svd_per_pass'])} SVDs; "
+              f"ours {mats(o64['eigh_per_pass'])} matrices in "
+              f"{sum(v['calls'] for v in o64['eigh_per_pass'].values())} batched eigh calls")
+        print(f"speed-up vs official style: first order {res['speedup_first_order']:.1f}x, "
+              f"second order {res['speedup_second_order']:.1f}x")
+    print(f"float32 second-order alpha-gradient relative error vs float64: "
+          f"{res['float32_second_order_alpha_grad_rel_err']:.1e}")
     if a.out:
         atomic_write_text(a.out, json.dumps(res, indent=1) + "\n")
     return res

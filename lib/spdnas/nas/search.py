@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as tF
 from torch.func import functional_call
 
+from ..spd import functional as F
 from ..spd.optim import riemannian_optimizer
 from ..train import (as_tensors, batches, evaluate, fit, load_checkpoint, num_threads, rng_state, save_checkpoint,
                      set_rng_state, write_json, _progress)
@@ -270,7 +271,8 @@ def search(data, config: dict | None = None, out=None, *, resume: bool = True, p
 
     Args:
         data: dataset or tensors (see :func:`resolve_data`); train half for w, val quarter for α.
-        config: see :data:`SEARCH_DEFAULTS` (weighting, order, epochs, batch_size, lr, ...).
+        config: see :data:`SEARCH_DEFAULTS` (weighting, order, epochs, batch_size, lr, ...); ``threads``
+            sets torch's intra-op threads and the eigh worker threads (:func:`spdnas.spd.functional.eigh_workers`).
         out: folder for ``search_checkpoint.pt`` (every epoch), ``search_metrics.json`` and
             ``genotype.json``; resume from the checkpoint when ``resume``.
         stop_after: stop after this many epochs in total (emulates an interruption).
@@ -289,10 +291,13 @@ def run_search(make_model, cfg: dict, d: dict, out=None, *, resume: bool = True,
     net = cfg["net"]
     Xtr, ytr = d["train"]
     Xv, yv = d["val"]
-    with num_threads(cfg["threads"]):
+    with num_threads(cfg["threads"]), F.eigh_workers(cfg["threads"]):
         torch.manual_seed(cfg["seed"])
         model = make_model()
         dtype = model.head_dtype()
+        # validate the inputs once; the loop then runs without per-pass value checks (host syncs)
+        F.check_spd(Xtr.to(dtype), "training inputs")
+        F.check_spd(Xv.to(dtype), "validation inputs")
         w_opt = riemannian_optimizer(model.weights(), "sgd", lr=cfg["lr"], weight_decay=cfg["weight_decay"],
                                      momentum=cfg["momentum"])
         arch = Architect(model, cfg["order"], cfg["arch_lr"], cfg["arch_betas"], cfg["arch_weight_decay"],
@@ -324,8 +329,9 @@ def run_search(make_model, cfg: dict, d: dict, out=None, *, resume: bool = True,
                 vidx = vb[s % len(vb)]
                 xt, yt = Xtr[idx].to(dtype), ytr[idx]
                 xv, yvb = Xv[vidx].to(dtype), yv[vidx]
-                arch.step(xt, yt, xv, yvb, cfg["lr"])
-                logits, loss = weight_step(model, w_opt, xt, yt, cfg["grad_clip"])
+                with F.checks(False):
+                    arch.step(xt, yt, xv, yvb, cfg["lr"])
+                    logits, loss = weight_step(model, w_opt, xt, yt, cfg["grad_clip"])
                 loss_sum += loss.double() * len(idx)
                 correct += (logits.argmax(1) == yt).sum()
                 seen += len(idx)
