@@ -1164,8 +1164,13 @@ def plot_search_curves(curves: dict):
 
 
 def plot_alpha_evolution(alphas: pd.DataFrame, title: str | None = None):
-    """Mixing weight of every op (summed over edges of a cell) per search epoch, normal vs reduce."""
+    """Mixing weight of every op (mean over the cell's edges offering it) per search epoch, normal
+    vs reduction cell (reduction ops dashed)."""
+    import matplotlib
+
     from matplotlib.figure import Figure
+
+    mpl_cm = matplotlib.colormaps["tab20"]
 
     from .plots import palette, style
 
@@ -1179,16 +1184,18 @@ def plot_alpha_evolution(alphas: pd.DataFrame, title: str | None = None):
             if len(a) == 0:
                 ax.set_axis_off()
                 continue
-            n_edges = a["edge"].nunique()
-            m = a.groupby(["epoch", "op"], sort=False)["weight"].sum().reset_index()
+            # mean over the edges offering the op (reduction ops: the input edges of a reduce cell)
+            m = a.groupby(["epoch", "op"], sort=False)["weight"].mean().reset_index()
             ops = list(dict.fromkeys(a["op"]))
-            for op, col in zip(ops, palette(len(ops))):
+            cols = palette(len(ops)) if len(ops) <= 10 else [mpl_cm(i % 20) for i in range(len(ops))]
+            for op, col in zip(ops, cols):
                 mo = m[m["op"] == op]
-                ax.plot(mo["epoch"], mo["weight"] / n_edges, "-o", ms=3, color=col, label=op)
+                ax.plot(mo["epoch"], mo["weight"], "--o" if op in _ALL_REDUCE else "-o", ms=3, color=col,
+                        label=op)
             ax.set_title(f"{cell} cell", fontsize=9)
             ax.set_xlabel("search epoch")
             ax.xaxis.get_major_locator().set_params(integer=True)
-            ax.legend(fontsize=6)
+            ax.legend(fontsize=6, ncol=2, framealpha=0.8)
         axes[0].set_ylabel("mean edge weight")
         if title:
             fig.suptitle(title, fontsize=10)
