@@ -1231,12 +1231,12 @@ def plot_accuracy_bars(table: pd.DataFrame, group: str = "method", paper: bool =
                             label="paper (quoted, unverified)" if (gi, di) == (0, 0) else None)
         ax.set_xticks(range(len(datasets)), datasets)
         ax.set_ylabel("test accuracy (%)")
-        ax.set_ylim(0, 100)
+        ax.set_ylim(0, 105)
         handles, labels = ax.get_legend_handles_labels()
         if paper and "paper_mean" in t and not any("paper" in lab for lab in labels) \
                 and np.isfinite(t["paper_mean"].astype(float)).any():
             ax.plot([], [], "k_", ms=12, mew=2, label="paper (quoted, unverified)")
-        ax.legend(fontsize=6, ncol=2, loc="lower right")
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 
