@@ -59,17 +59,13 @@ PAPER_DATASET = {"radar_sim": "RADAR", "radar": "RADAR", "hdm05": "HDM05", "afew
 
 PAPER_NOT_IN_TEXT = "paper value not available in text form"
 
-# Paper Table 2 (Sukthanker et al. IJCAI 2021), test accuracy (%) mean ± std. The paper's table
-# could not be read in text form here (its README shows it as an image); the values below were
-# quoted in this project's issue and could NOT be verified against the paper text, so they are
-# labelled 'quoted in issue, unverified'. Everything else is PAPER_NOT_IN_TEXT.
-PAPER_TABLE2 = {
-    ("RADAR", "SPDNet"): (93.21, 0.39),
-    ("RADAR", "SPDNetBN"): (94.85, 0.49),
-    ("RADAR", "SPDNetNAS"): (97.75, 0.30),
-    ("HDM05", "SPDNet"): (61.60, 0.85),
-}
-PAPER_SOURCE = "quoted in issue, unverified"
+# Paper Table 2 (Sukthanker et al. IJCAI 2021), test accuracy (%) mean ± std, keyed by
+# (paper dataset, method). The table could not be read in text form from any source available to
+# this project (the official README shows it as an image), so no value is filled in: every cell
+# reads PAPER_NOT_IN_TEXT rather than a number from memory. Users who have the paper can add
+# entries here, e.g. PAPER_TABLE2[("RADAR", "SPDNet")] = (mean, std); they are labelled PAPER_SOURCE.
+PAPER_TABLE2: dict = {}
+PAPER_SOURCE = "Sukthanker et al. 2021, Table 2 (entered by hand)"
 
 # Cell-space variants (NDS's NAS-space study transposed to SPD cells): the non-'none' ops each
 # variant may use on normal edges and on the input edges of reduction cells.
@@ -1228,14 +1224,14 @@ def plot_accuracy_bars(table: pd.DataFrame, group: str = "method", paper: bool =
                        label=g if di == 0 else None)
                 if paper and "paper_mean" in r and np.isfinite(r["paper_mean"].iloc[0]):
                     ax.plot([x], [float(r["paper_mean"].iloc[0])], "k_", ms=12, mew=2,
-                            label="paper (quoted, unverified)" if (gi, di) == (0, 0) else None)
+                            label="paper" if (gi, di) == (0, 0) else None)
         ax.set_xticks(range(len(datasets)), datasets)
         ax.set_ylabel("test accuracy (%)")
         ax.set_ylim(0, 105)
         handles, labels = ax.get_legend_handles_labels()
         if paper and "paper_mean" in t and not any("paper" in lab for lab in labels) \
                 and np.isfinite(t["paper_mean"].astype(float)).any():
-            ax.plot([], [], "k_", ms=12, mew=2, label="paper (quoted, unverified)")
+            ax.plot([], [], "k_", ms=12, mew=2, label="paper")
         ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
