@@ -28,6 +28,8 @@ test: $(STAMP)
 
 repro: $(STAMP)
 	@if [ -n "$(PROFILE)" ]; then $(PY) -m spdnas.pipeline set-profile $(PROFILE); fi
+	@mkdir -p metrics
+	$(PY) -m spdnas.report manifest --out metrics/shared_data.json
 	dvc repro
 
 bench: $(STAMP)
@@ -37,7 +39,8 @@ lab: $(STAMP)
 	@token=$$($(PY) -c "import secrets; print(secrets.token_hex(24))"); \
 	echo "JupyterLab on http://127.0.0.1:8888/lab?token=$$token"; \
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=8888 --no-browser \
-	  --ServerApp.token=$$token --ServerApp.root_dir=$(CURDIR)
+	  --IdentityProvider.token=$$token --ServerApp.root_dir=$(CURDIR) \
+	  $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 clean-venv:
 	rm -rf $(VENV)
