@@ -29,7 +29,7 @@ def _warm_worker():
     return True
 
 
-def timed_sweep(space, n, seed, recipe, executor, workers, store):
+def timed_sweep(space, n, seed, recipe, executor, workers, store, dataset="digits", dataset_kwargs=None):
     from spdnas.sweep import run_sweep
 
     mark = {}
@@ -40,8 +40,9 @@ def timed_sweep(space, n, seed, recipe, executor, workers, store):
 
     _warm_worker()
     t0 = time.perf_counter()
-    recs = run_sweep(space, "digits", n, seed, recipe, store, executor=executor, workers=workers,
-                     progress=False, export_parquet=False, on_client=on_client)
+    recs = run_sweep(space, dataset, n, seed, recipe, store, executor=executor, workers=workers,
+                     progress=False, export_parquet=False, on_client=on_client, dataset_kwargs=dataset_kwargs,
+                     plugins=("spdnas.spaces.spd",))
     t1 = time.perf_counter()
     return t1 - mark.get("t", t0), t1 - t0, recs
 
@@ -55,8 +56,13 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--max-train", type=int, default=512)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--dataset", default="digits", help="sweep dataset (e.g. radar_sim for the SPD recipe)")
+    ap.add_argument("--dataset-arg", action="append", default=[], metavar="KEY=INT",
+                    help="dataset option, e.g. n_per_class=200")
+    ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--out", default=None, help="optional JSON file for the numbers")
     a = ap.parse_args(argv)
+    dkw = {k: int(v) for k, v in (kv.split("=", 1) for kv in a.dataset_arg)}
 
     from spdnas.spaces import AnyNetSpace, get_space
 
@@ -65,18 +71,21 @@ def main(argv=None):
     else:
         space = get_space(a.space)
     seed = a.seed
-    recipe = {"epochs": a.epochs, "max_train": a.max_train, "batch_size": 64}
-    print(f"space={a.space} n={a.n} seed={seed} recipe={recipe} cpus={os.cpu_count()}", flush=True)
+    recipe = {"epochs": a.epochs, "max_train": a.max_train, "batch_size": 64 if a.dataset == "digits" else 30}
+    if a.lr is not None:
+        recipe["lr"] = a.lr
+    print(f"space={a.space} dataset={a.dataset} {dkw} n={a.n} seed={seed} recipe={recipe} cpus={os.cpu_count()}",
+          flush=True)
     res = {"space": a.space, "n": a.n, "seed": seed, "recipe": recipe}
     with tempfile.TemporaryDirectory() as tmp:
-        t_in, _, recs = timed_sweep(space, a.n, seed, recipe, "inline", 1, f"{tmp}/inline.jsonl")
+        t_in, _, recs = timed_sweep(space, a.n, seed, recipe, "inline", 1, f"{tmp}/inline.jsonl", a.dataset, dkw)
         mph = a.n / t_in * 3600
         print(f"inline: {t_in:.1f} s for {a.n} models -> {mph:.0f} models/hour "
               f"(median params {int(np.median([r['params'] for r in recs])):,})", flush=True)
         res["inline_s"], res["inline_models_per_hour"] = t_in, mph
         times = {}
         for w in (1, a.workers):
-            t, total, _ = timed_sweep(space, a.n, seed, recipe, "dask", w, f"{tmp}/dask{w}.jsonl")
+            t, total, _ = timed_sweep(space, a.n, seed, recipe, "dask", w, f"{tmp}/dask{w}.jsonl", a.dataset, dkw)
             times[w] = t
             print(f"dask {w} worker(s): {t:.1f} s after cluster start ({total:.1f} s total) -> "
                   f"{a.n / t * 3600:.0f} models/hour", flush=True)
