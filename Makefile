@@ -34,6 +34,9 @@ repro: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_spd.py
+	$(PY) bench/bench_search.py
+	$(PY) bench/bench_analysis.py
+	$(PY) bench/bench_sweep.py --space spdnet --dataset radar_sim --dataset-arg n_per_class=200 -n 12 --epochs 10 --lr 0.05
 
 lab: $(STAMP)
 	@token=$$($(PY) -c "import secrets; print(secrets.token_hex(24))"); \
