@@ -144,3 +144,10 @@ def test_search_resume_matches_uninterrupted(tmp_path, weighting):
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     with pytest.raises(ValueError, match="different search config"):
         search((X, y), dict(cfg, lr=0.1), out=tmp_path / "part", progress=False)
+
+
+def test_sparsemax_propagates_nan_instead_of_index_error():
+    from spdnas.spd import sparsemax
+
+    out = sparsemax(torch.tensor([[float("nan"), 0.0, 1.0]]))
+    assert out.shape == (1, 3)  # no IndexError; NaN input is caught by the search's divergence check

@@ -335,6 +335,10 @@ def run_search(make_model, cfg: dict, d: dict, out=None, *, resume: bool = True,
                 loss_sum += loss.double() * len(idx)
                 correct += (logits.argmax(1) == yt).sum()
                 seen += len(idx)
+            if not math.isfinite(float(loss_sum)) or not all(bool(torch.isfinite(a).all())
+                                                              for a in model.arch_parameters()):
+                raise ValueError(f"search diverged in epoch {epoch + 1}: non-finite training loss or architecture "
+                                 f"weights (dtype {model.head_dtype()}); use float64 or a smaller lr / arch_lr")
             m = evaluate(model, Xv, yv, 256)
             rec = {"epoch": epoch + 1, "train_loss": float(loss_sum) / seen, "train_acc": float(correct) / seen,
                    "val_loss": m["loss"], "val_acc": m["acc"], "genotype": model.genotype(),

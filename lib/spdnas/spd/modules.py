@@ -212,7 +212,8 @@ def sparsemax(z: torch.Tensor, dim: int = -1) -> torch.Tensor:
     k = torch.arange(1, z.shape[-1] + 1, device=z.device, dtype=z.dtype)
     cs = zs.cumsum(-1)
     support = (1 + k * zs) > cs
-    k_z = support.to(z.dtype).sum(-1, keepdim=True)
+    # at least one support element, so NaN input propagates as NaN instead of an index error
+    k_z = support.to(z.dtype).sum(-1, keepdim=True).clamp_min(1)
     tau = (torch.gather(cs, -1, k_z.long() - 1) - 1) / k_z
     return torch.clamp_min(z - tau, 0).transpose(dim, -1)
 
