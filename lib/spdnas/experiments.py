@@ -326,17 +326,9 @@ def sample_variant_genotype(rng, variant: str = "full", steps: int = 2) -> dict:
 
 
 def _write_json(path: Path, obj) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=True, default=_json_default) + "\n")
+    from .train import write_json
 
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
+    return write_json(path, obj)
 
 
 def _read_json(path: Path, what: str):

@@ -210,6 +210,8 @@ def _json_default(o):
         return float(o)
     if isinstance(o, (np.ndarray, torch.Tensor)):
         return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
