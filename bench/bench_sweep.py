@@ -1,6 +1,6 @@
 """Sweep throughput: models/hour (inline, short recipe) and Dask scaling, 1 vs W workers.
 
-Usage: ``python bench/bench_sweep.py [--space resnet] [-n 8] [--epochs 1] [--max-train 512]``.
+Usage: ``python bench/bench_sweep.py [--space resnet] [-n 8] [--epochs 1] [--max-train 512] [--repeats 3]``.
 Prints numbers only (no asserts). Dask timings start once the cluster is up and every worker has
 imported torch/spdnas (``on_client`` warm-up), so they include the dataset load, its replication
 and the model runs, not the worker start-up.
@@ -60,6 +60,7 @@ def main(argv=None):
     ap.add_argument("--dataset-arg", action="append", default=[], metavar="KEY=INT",
                     help="dataset option, e.g. n_per_class=200")
     ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--repeats", type=int, default=1, help="alternating repeats; medians are reported")
     ap.add_argument("--out", default=None, help="optional JSON file for the numbers")
     a = ap.parse_args(argv)
     dkw = {k: int(v) for k, v in (kv.split("=", 1) for kv in a.dataset_arg)}
@@ -78,20 +79,33 @@ def main(argv=None):
           flush=True)
     res = {"space": a.space, "n": a.n, "seed": seed, "recipe": recipe}
     with tempfile.TemporaryDirectory() as tmp:
-        t_in, _, recs = timed_sweep(space, a.n, seed, recipe, "inline", 1, f"{tmp}/inline.jsonl", a.dataset, dkw)
-        mph = a.n / t_in * 3600
-        print(f"inline: {t_in:.1f} s for {a.n} models -> {mph:.0f} models/hour "
-              f"(median params {int(np.median([r['params'] for r in recs])):,})", flush=True)
-        res["inline_s"], res["inline_models_per_hour"] = t_in, mph
-        times = {}
-        for w in (1, a.workers):
-            t, total, _ = timed_sweep(space, a.n, seed, recipe, "dask", w, f"{tmp}/dask{w}.jsonl", a.dataset, dkw)
-            times[w] = t
-            print(f"dask {w} worker(s): {t:.1f} s after cluster start ({total:.1f} s total) -> "
-                  f"{a.n / t * 3600:.0f} models/hour", flush=True)
+        runs = {"inline": [], 1: [], a.workers: []}
+        for rep in range(a.repeats):  # alternate the three settings so drifting load hits all alike
+            t_in, _, recs = timed_sweep(space, a.n, seed, recipe, "inline", 1, f"{tmp}/inline{rep}.jsonl",
+                                        a.dataset, dkw)
+            runs["inline"].append(t_in)
+            print(f"[{rep}] inline: {t_in:.1f} s for {a.n} models -> {a.n / t_in * 3600:.0f} models/hour "
+                  f"(median params {int(np.median([r['params'] for r in recs])):,})", flush=True)
+            for w in (1, a.workers):
+                t, total, recs = timed_sweep(space, a.n, seed, recipe, "dask", w, f"{tmp}/dask{w}_{rep}.jsonl",
+                                             a.dataset, dkw)
+                runs[w].append(t)
+                busy = {}
+                for r in recs:
+                    busy[r["host"]] = busy.get(r["host"], 0.0) + r["train_time"]
+                print(f"[{rep}] dask {w} worker(s): {t:.1f} s after cluster start ({total:.1f} s total) -> "
+                      f"{a.n / t * 3600:.0f} models/hour; training s per worker "
+                      f"{sorted(round(v, 1) for v in busy.values())}", flush=True)
+        med = {k: float(np.median(v)) for k, v in runs.items()}
+        t_in, times = med["inline"], {1: med[1], a.workers: med[a.workers]}
         eff = times[1] / times[a.workers] / a.workers
-        print(f"scaling efficiency {a.workers} vs 1 worker: {eff:.2f} (speed-up {times[1] / times[a.workers]:.2f}x)")
-        res.update(dask_s=times, scaling_efficiency=eff)
+        eff_inline = t_in / times[a.workers] / a.workers
+        print(f"medians of {a.repeats}: inline {t_in:.1f} s ({a.n / t_in * 3600:.0f} models/h), dask 1 worker "
+              f"{times[1]:.1f} s, {a.workers} workers {times[a.workers]:.1f} s ({a.n / times[a.workers] * 3600:.0f} models/h)")
+        print(f"scaling efficiency {a.workers} vs 1 worker: {eff:.2f} (speed-up {times[1] / times[a.workers]:.2f}x); "
+              f"{a.workers} workers vs inline: {eff_inline:.2f}")
+        res.update(inline_s=t_in, inline_models_per_hour=a.n / t_in * 3600, dask_s=times, scaling_efficiency=eff,
+                   efficiency_vs_inline=eff_inline, runs={str(k): v for k, v in runs.items()})
     if a.out:
         from spdnas.paths import atomic_write_text
 

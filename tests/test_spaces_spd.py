@@ -122,3 +122,16 @@ def test_spdnetnas_sampling_deterministic_and_rejects_foreign_ops():
         sp.validate(cfg)
     with pytest.raises(ValueError, match="exactly the keys"):
         sp.validate({"genotype": cfg["genotype"]})
+
+
+def test_spdnet_cost_counts_eigendecompositions():
+    from spdnas.spaces.spd import eigh_cost
+
+    sp, info = get_space("spdnet"), {"n": 20, "num_classes": 3}
+    base = {"depth": 2, "fractions": [0.9, 0.5], "batchnorm": False, "eps": 1e-4}
+    dims = sp.dims(base, info)[1:]
+    assert sp.cost(base, info) == sp.flops(base, info) + sum(eigh_cost(m) for m in dims)
+    bn = {**base, "batchnorm": True}
+    assert sp.cost(bn, info) == sp.flops(bn, info) + 4 * sum(eigh_cost(m) for m in dims)
+    deeper = {**base, "depth": 3, "fractions": [0.9, 0.5, 0.5]}
+    assert sp.cost(deeper, info) > sp.cost(base, info)

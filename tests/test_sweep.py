@@ -276,3 +276,29 @@ def test_cli_sweep_and_spaces(tmp_path, tiny_registered, capsys):
     assert "resnet" in out and "1,259,712" in out
     with pytest.raises(SystemExit):
         main(["sweep", "--space", "resnet"])  # missing -n/--store
+
+
+# ---------------------------------------------------------------- scheduling
+
+
+def test_largest_first_orders_by_cost_with_stable_ties():
+    from spdnas.sweep.runner import largest_first
+
+    class Space:
+        def cost(self, config, info):
+            if config == "bad":
+                raise ValueError("no cost")
+            return config * info["scale"]
+
+    sp = Space()
+    tasks = [{"space": sp, "config": c, "model_id": i} for i, c in enumerate([1, 5, "bad", 5, 2])]
+    out = largest_first(tasks, {"scale": 2.0})
+    assert [t["model_id"] for t in out] == [1, 3, 4, 0, 2]
+    assert [t["cost"] for t in out] == [10.0, 10.0, 4.0, 2.0, 0.0]
+    assert "cost" not in tasks[0]  # inputs untouched
+
+
+def test_default_cost_is_flops():
+    info = {"in_channels": 1, "image_size": 8, "num_classes": 10}
+    cfg = TINY.sample(np.random.default_rng(0))
+    assert TINY.cost(cfg, info) == float(TINY.flops(cfg, info))

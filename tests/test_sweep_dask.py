@@ -35,6 +35,10 @@ def test_embedded_dask_sweep_survives_worker_kill(tmp_path):
     killed, stop, threads = {}, threading.Event(), []
 
     def on_client(client):
+        import dask
+
+        # embedded workers run without the GIL-taking statistical profiler (see runner._QUIET_WORKERS)
+        killed["profile"] = set(client.run(dask.config.get, "distributed.worker.profile.enabled").values())
         th = threading.Thread(target=_kill_first_busy_worker, args=(client, killed, stop), daemon=True)
         th.start()
         threads.append(th)
@@ -47,7 +51,8 @@ def test_embedded_dask_sweep_survives_worker_kill(tmp_path):
         stop.set()
         for th in threads:
             th.join(timeout=30)
-    assert killed, "no worker was killed while processing a model"
+    assert killed.get("pid"), "no worker was killed while processing a model"
+    assert killed["profile"] == {False}
     assert killed["scheduler"].startswith("tcp://127.0.0.1:")  # loopback only
     assert [r["model_id"] for r in recs] == [0, 1, 2, 3]
     assert len(store.read_text().splitlines()) == 4
@@ -80,3 +85,24 @@ def test_existing_scheduler_address(tmp_path):
                           dashboard_address=None, silence_logs=50) as cluster:
             run_sweep(SPACE, "nope", 1, store=tmp_path / "u.jsonl",
                       executor=cluster.scheduler_address, progress=False)
+
+
+def test_dask_runs_costliest_models_first(tmp_path):
+    """One worker thread: models finish (and are stored) in decreasing estimated cost."""
+    from distributed import LocalCluster
+
+    from spdnas.sweep.runner import derive_seed
+
+    import numpy as np
+
+    n, seed = 5, 3
+    info = {"in_channels": 1, "image_size": 8, "num_classes": 10}
+    cost = {i: SPACE.cost(SPACE.sample(np.random.default_rng(derive_seed(seed, i))), info) for i in range(n)}
+    expected = sorted(range(n), key=lambda i: (-cost[i], i))
+    assert expected != list(range(n))  # the test would prove nothing otherwise
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://",
+                      host="127.0.0.1", dashboard_address=None, silence_logs=50) as cluster:
+        run_sweep(SPACE, "digits", n, seed=seed, recipe=RECIPE, store=tmp_path / "o.jsonl",
+                  executor=cluster.scheduler_address, progress=False, export_parquet=False)
+    stored = [r["model_id"] for r in ResultStore(tmp_path / "o.jsonl").load()]
+    assert stored == expected

@@ -133,6 +133,10 @@ class DesignSpace(ABC):
         """Exact multiply-adds for one input sample."""
         return int(self.complexity(config, dataset_info)["flops"])
 
+    def cost(self, config: dict, dataset_info: dict) -> float:
+        """Relative training cost of a config (sweeps run the costliest first); default = flops."""
+        return float(self.flops(config, dataset_info))
+
     def input_shape(self, dataset_info: dict) -> tuple:
         """Shape of one input sample (no batch dim); image spaces use (C, S, S)."""
         info = check_dataset_info(dataset_info)

@@ -17,6 +17,13 @@ from ..spd import SPDNet, riemannian_optimizer
 from .base import DesignSpace, choice, register_space
 
 
+def eigh_cost(m: int) -> float:
+    """Multiply-add equivalent of one m×m eigendecomposition with its backward (for scheduling).
+
+    Fitted on radar_sim sweeps (n = 20): per-call overhead dominates small matrices."""
+    return float(m ** 3 + 2000)
+
+
 def spd_info(info: dict) -> dict:
     """Validate an SPD dataset_info (``n``, ``num_classes``, optional ``in_channels``)."""
     if not isinstance(info, dict):
@@ -99,6 +106,13 @@ class SPDNetSpace(DesignSpace):
         cfg, info = self.validate(config), spd_info(dataset_info)
         p, f = SPDNet.complexity(self.dims(cfg, info), info["num_classes"], cfg["batchnorm"], info["in_channels"])
         return {"params": int(p), "flops": int(f)}
+
+    def cost(self, config: dict, dataset_info: dict) -> float:
+        """Flops plus the eigendecompositions per layer (ReEig/LogEig; a Karcher BN costs ~3 more)."""
+        cfg = self.validate(config)
+        dims = self.dims(cfg, dataset_info)[1:]
+        eig = sum(eigh_cost(m) * (4 if cfg["batchnorm"] else 1) for m in dims)
+        return float(self.flops(cfg, dataset_info) + eig)
 
     def size(self) -> int:
         # non-increasing fraction sequences of length d from G values: C(G + d - 1, d)

@@ -107,6 +107,26 @@ def _load_data_task(dataset, data_seed, dataset_kwargs, plugins):
     return get_dataset(dataset, seed=data_seed, **dataset_kwargs)
 
 
+def _dataset_info(data):
+    return data["info"]
+
+
+def largest_first(tasks: list[dict], info: dict) -> list[dict]:
+    """Tasks sorted by estimated cost, costliest first (ties by model id), each with its ``cost``.
+
+    Running the longest models first keeps workers busy until the end of a sweep (LPT schedule);
+    a space whose ``cost`` fails for a config gets cost 0 for it (run last), never an error.
+    """
+    out = []
+    for t in tasks:
+        try:
+            c = float(t["space"].cost(t["config"], info))
+        except Exception:  # scheduling hint only; the model itself reports real errors
+            c = 0.0
+        out.append({**t, "cost": c})
+    return sorted(out, key=lambda t: (-t["cost"], t["model_id"]))
+
+
 def _check_int(name, v, lo):
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
         raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
@@ -194,6 +214,7 @@ def run_sweep(space, dataset: str, n: int, seed: int = 0, recipe: dict | None = 
                         torch.set_num_threads(prev)
                 elif executor == "process":
                     data = get_dataset(dataset, seed=data_seed, **dataset_kwargs)
+                    tasks = largest_first(tasks, data["info"])
                     _run_process(tasks, data, workers, threads_per_worker, plugins, retries,
                                  on_result, failures)
                 else:
@@ -247,17 +268,33 @@ def _run_process(tasks, data, workers, threads, plugins, retries, on_result, fai
             log.warning("process pool broke; resubmitting %d model(s)", len(pending))
 
 
+# Embedded-cluster settings (not applied to an external scheduler's workers, which keep their own
+# config). Each periodic callback of a worker takes the GIL from the training thread, and these
+# op-by-op training loops are Python-bound: the statistical profiler (samples the task's stack every
+# 10 ms) alone cost ~20 % of a worker's time here, the 20 ms event-loop tick, 100 ms memory monitor
+# and 500 ms system monitor a few % more. Only the dashboard shows them, so with ``dashboard=True``
+# Dask's defaults are kept.
+_QUIET_WORKERS = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "500ms",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
+
+
 def _run_dask(tasks, executor, dataset, data_seed, dataset_kwargs, workers, threads, plugins,
               retries, dashboard, on_result, failures, on_client=None):
+    import dask
     from distributed import Client, LocalCluster, as_completed, wait
 
     cluster = None
     if executor == "dask":
-        cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-            dashboard_address="127.0.0.1:0" if dashboard else None,
-            silence_logs=logging.ERROR,
-        )
+        with dask.config.set(_QUIET_WORKERS if not dashboard else {}):
+            cluster = LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                dashboard_address="127.0.0.1:0" if dashboard else None,
+                silence_logs=logging.ERROR,
+            )
         client = Client(cluster)
     else:
         client = Client(executor, timeout="30s")
@@ -274,10 +311,14 @@ def _run_dask(tasks, executor, dataset, data_seed, dataset_kwargs, workers, thre
             client.replicate([data_fut])
         except Exception as e:  # replication is an optimisation; lineage can recompute it
             log.warning("could not replicate the dataset to all workers: %r", e)
+        info = client.submit(_dataset_info, data_fut, pure=False).result()
+        tasks = largest_first(tasks, info)
         futs = {}
-        for t in tasks:
+        for rank, t in enumerate(tasks):
             t = {**t, "threads": threads}
+            # costliest first: higher Dask priority runs earlier
             f = client.submit(evaluate_model, t, data_fut, pure=False, retries=retries,
+                              priority=len(tasks) - rank,
                               key=f"spdnas-model-{t['sweep']}-{t['model_id']}-{time.time_ns()}")
             futs[f] = t["model_id"]
         for fut in as_completed(list(futs)):
