@@ -179,3 +179,25 @@ def test_checks_can_be_disabled():
         S.reeig(torch.eye(2), eps=0.0)
     with pytest.raises(ValueError, match="finite"):
         S.powm(torch.eye(2), float("inf"))
+
+
+def test_checked_call_uses_one_eigendecomposition(monkeypatch):
+    """With value checks on, positive definiteness is read from the eigenvalues of the function's
+    own eigendecomposition: exactly one decomposition per call, and non-PD input still raises."""
+    import spdnas.spd.functional as Fm
+
+    calls = []
+    real_eigh, real_eigvalsh = torch.linalg.eigh, torch.linalg.eigvalsh
+    monkeypatch.setattr(torch.linalg, "eigh", lambda X: calls.append("eigh") or real_eigh(X))
+    monkeypatch.setattr(torch.linalg, "eigvalsh", lambda X: calls.append("eigvalsh") or real_eigvalsh(X))
+    A = torch.randn(4, 5, 5, dtype=torch.float64)
+    X = A @ A.mT + torch.eye(5, dtype=torch.float64)
+    bad = X.clone()
+    bad[0] = -bad[0]
+    for f in (Fm.logm, Fm.sqrtm, Fm.invsqrtm, lambda Z, check=True: Fm.powm(Z, 0.3, check=check),
+              Fm.sqrtm_invsqrtm, lambda Z, check=True: Fm.spectral_functions(Z, ("sqrt", "log"), check=check)):
+        calls.clear()
+        f(X)
+        assert calls == ["eigh"]
+        with pytest.raises(ValueError, match="not positive definite"):
+            f(bad)

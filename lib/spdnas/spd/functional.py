@@ -313,9 +313,11 @@ class _Spectral(torch.autograd.Function):
     """U f(Λ) Uᵀ with Daleckii–Krein backward; f given by (kind, p)."""
 
     @staticmethod
-    def forward(ctx, X, kind, p):
+    def forward(ctx, X, kind, p, pd_name=None):
         # eigh reads the lower triangle only: inputs are symmetric (checked by the public API)
         L, U = _eigh(X)
+        if pd_name is not None:  # positive definiteness from the same eigenvalues (one eigh per call)
+            _check_pd_eigs(L, pd_name)
         fL = _f(kind, L, p)
         Y = (U * fL.unsqueeze(-2)) @ U.transpose(-1, -2)
         ctx.kind, ctx.p, ctx.fast = kind, p, _FAST_DD
@@ -328,15 +330,17 @@ class _Spectral(torch.autograd.Function):
         K = loewner(L, ctx.kind, ctx.p, fL, fast=ctx.fast)
         Ut = U.transpose(-1, -2)
         Gt = sym(Ut @ G @ U)  # = Uᵀ sym(G) U
-        return U @ (K * Gt) @ Ut, None, None
+        return U @ (K * Gt) @ Ut, None, None, None
 
 
 class _SqrtInvSqrt(torch.autograd.Function):
     """X^{1/2} and X^{-1/2} from one eigendecomposition."""
 
     @staticmethod
-    def forward(ctx, X):
+    def forward(ctx, X, pd_name=None):
         L, U = _eigh(X)
+        if pd_name is not None:
+            _check_pd_eigs(L, pd_name)
         s = torch.sqrt(L)
         Ut = U.transpose(-1, -2)
         S = (U * s.unsqueeze(-2)) @ Ut
@@ -353,15 +357,17 @@ class _SqrtInvSqrt(torch.autograd.Function):
             acc = acc + loewner(L, "sqrt") * sym(Ut @ G1 @ U)
         if G2 is not None:
             acc = acc + loewner(L, "invsqrt") * sym(Ut @ G2 @ U)
-        return U @ acc @ Ut
+        return U @ acc @ Ut, None
 
 
 class _MultiSpectral(torch.autograd.Function):
     """Several U f_k(Λ) Uᵀ from one eigendecomposition; backward sums the Daleckii–Krein terms."""
 
     @staticmethod
-    def forward(ctx, X, kinds):
+    def forward(ctx, X, kinds, pd_name=None):
         L, U = _eigh(X)
+        if pd_name is not None:
+            _check_pd_eigs(L, pd_name)
         Ut = U.transpose(-1, -2)
         outs = tuple((U * _fmulti(k, L).unsqueeze(-2)) @ Ut for k in kinds)
         ctx.kinds, ctx.fast = kinds, _FAST_DD
@@ -379,8 +385,8 @@ class _MultiSpectral(torch.autograd.Function):
             term = _loewner_multi(L, kind, ctx.fast) * sym(Ut @ G @ U)
             acc = term if acc is None else acc + term
         if acc is None:
-            return None, None
-        return U @ acc @ Ut, None
+            return None, None, None
+        return U @ acc @ Ut, None, None
 
 
 _MULTI_KINDS = ("log", "exp", "sqrt", "invsqrt", "sqrtexp", "invsqrtexp")
@@ -421,23 +427,24 @@ def spectral_functions(X: torch.Tensor, kinds, check: bool = True) -> tuple:
     if bad:
         raise ValueError(f"spectral_functions: unknown kinds {bad}; choose from {list(_MULTI_KINDS)}")
     _check_shape(X, "spectral_functions")
+    pd_name = None
     if check and _CHECKS:
-        if all(k in ("exp", "sqrtexp", "invsqrtexp") for k in kinds):
-            check_symmetric(X, "spectral_functions")
-        else:
-            check_spd(X, "spectral_functions")
-    return _MultiSpectral.apply(X, kinds)
+        check_symmetric(X, "spectral_functions")
+        if not all(k in ("exp", "sqrtexp", "invsqrtexp") for k in kinds):
+            pd_name = "spectral_functions"
+    return _MultiSpectral.apply(X, kinds, pd_name)
 
 
 def _apply(X: torch.Tensor, kind: str, p: float, check: bool, name: str, needs_pd: bool) -> torch.Tensor:
+    pd_name = None
     if needs_pd:
         _check_shape(X, name)
         if check and _CHECKS:
             check_symmetric(X, name)
-            _check_pd_eigs(torch.linalg.eigvalsh(sym(X.detach())), name)
+            pd_name = name
     else:
         check_symmetric(X, name, check)
-    return _Spectral.apply(X, kind, p)
+    return _Spectral.apply(X, kind, p, pd_name)
 
 
 def logm(X: torch.Tensor, check: bool = True) -> torch.Tensor:
@@ -463,9 +470,11 @@ def invsqrtm(X: torch.Tensor, check: bool = True) -> torch.Tensor:
 def sqrtm_invsqrtm(X: torch.Tensor, check: bool = True):
     """(X^{1/2}, X^{-1/2}) of SPD matrices from a single eigendecomposition."""
     _check_shape(X, "sqrtm_invsqrtm")
+    pd_name = None
     if check and _CHECKS:
-        check_spd(X, "sqrtm_invsqrtm")
-    return _SqrtInvSqrt.apply(X)
+        check_symmetric(X, "sqrtm_invsqrtm")
+        pd_name = "sqrtm_invsqrtm"
+    return _SqrtInvSqrt.apply(X, pd_name)
 
 
 def powm(X: torch.Tensor, p: float, check: bool = True) -> torch.Tensor:
