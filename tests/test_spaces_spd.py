@@ -135,3 +135,26 @@ def test_spdnet_cost_counts_eigendecompositions():
     assert sp.cost(bn, info) == sp.flops(bn, info) + 4 * sum(eigh_cost(m) for m in dims)
     deeper = {**base, "depth": 3, "fractions": [0.9, 0.5, 0.5]}
     assert sp.cost(deeper, info) > sp.cost(base, info)
+
+
+@pytest.mark.parametrize("name", ["spdnet", "spdnetnas", "spdnetnas_bimap"])
+def test_spd_spaces_contain_their_samples_only(name):
+    sp = get_space(name)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        assert sp.contains(sp.sample(rng))
+    cfg = sp.sample(rng)
+    if name == "spdnet":
+        assert not sp.contains({**cfg, "eps": 0.5})  # valid value, off the grid
+        assert sp.validate({**cfg, "eps": 0.5})["eps"] == 0.5
+        assert not sp.contains({**cfg, "fractions": [0.77] * cfg["depth"]})
+    else:
+        assert not sp.contains({**cfg, "C": 7})
+    assert not sp.contains({"depth": "x"})
+
+
+def test_spdnetnas_built_model_class_is_shared():
+    sp, info = get_space("spdnetnas"), {"n": 12, "num_classes": 3}
+    rng = np.random.default_rng(1)
+    a, b = sp.build(sp.sample(rng), info), sp.build(sp.sample(rng), info)
+    assert type(a) is type(b) and hasattr(a, "make_optimizer")

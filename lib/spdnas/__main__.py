@@ -18,12 +18,12 @@ Built in: ``sweep`` (population sweep over a design space) and ``spaces`` (list 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
 import os
 import sys
 from pathlib import Path
+
+from spdnas.plugins import import_optional
 
 # ``python -m spdnas`` runs this file as ``__main__``; make ``import spdnas.__main__`` (used by
 # plugins calling register_command) return this same module and registry.
@@ -149,13 +149,7 @@ def _import_command_modules() -> None:
     extra = [m for m in os.environ.get("SPDNAS_CLI_PLUGINS", "").split(",") if m.strip()]
     for mod in COMMAND_MODULES + extra:
         mod = mod.strip()
-        try:
-            found = importlib.util.find_spec(mod) is not None
-        except ModuleNotFoundError:
-            found = False
-        if found:
-            importlib.import_module(mod)
-        elif mod in extra:
+        if not import_optional(mod) and mod in extra:
             raise ValueError(f"CLI plugin module {mod!r} (from $SPDNAS_CLI_PLUGINS) not found")
 
 

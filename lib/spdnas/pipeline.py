@@ -66,7 +66,10 @@ def stage_params(section: str, profile: str | None = None, root: Path | None = N
     Keys shared by all profiles may be given at the section's top level beside the profile blocks.
     """
     params = read_params(root)
-    prof = active_profile(params, profile)
+    return _section_values(params, section, active_profile(params, profile))
+
+
+def _section_values(params: dict, section: str, prof: str) -> dict[str, Any]:
     if section not in params:
         raise ValueError(f"params.yaml has no section {section!r} (sections: {sorted(k for k in params if k != 'profile')})")
     sec = params[section]
@@ -108,19 +111,20 @@ def notebook_setup(section: str, namespace: dict) -> SimpleNamespace:
     from .paths import shared_data_root
 
     root = repo_root()
+    params = read_params(root)
     prof_env = os.environ.get(PROFILE_ENV)
+    profile = active_profile(params, prof_env or params.get("profile", "default"))
+    section_values = _section_values(params, section, profile)
     if prof_env:
-        values = stage_params(section, prof_env, root)
-        for key, val in values.items():
+        for key, val in section_values.items():
             if key in namespace:
                 namespace[key] = val
-    profile = prof_env or read_params(root).get("profile", "default")
     base = Path(os.environ[OUTPUT_ENV]) if os.environ.get(OUTPUT_ENV) else root
     dirs = {name: base / name for name in ("figures", "tables", "metrics", "runs")}
     for d in dirs.values():
         d.mkdir(parents=True, exist_ok=True)
-    values = {k: namespace[k] for k in stage_params(section, profile, root) if k in namespace}
-    shared = read_params(root).get("shared_data")
+    values = {k: namespace[k] for k in section_values if k in namespace}
+    shared = params.get("shared_data")
     shared_path = shared_data_root(None if os.environ.get("SPDNAS_DATA") or not shared else root / shared)
     return SimpleNamespace(root=root, profile=profile, params=values, shared_data=shared_path, **dirs)
 

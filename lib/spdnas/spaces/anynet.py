@@ -289,14 +289,6 @@ class AnyNetSpace(DesignSpace):
                     )
         return out
 
-    def contains(self, config) -> bool:
-        """Whether ``config`` lies on this space's value grid."""
-        try:
-            self.validate(config, strict=True)
-        except ValueError:
-            return False
-        return True
-
     def build(self, config, dataset_info):
         info = check_dataset_info(dataset_info)
         return AnyNet(self.validate(config), info["in_channels"], info["num_classes"])

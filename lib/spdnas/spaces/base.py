@@ -15,14 +15,14 @@ SPD spaces in ``spdnas.spaces.spd``) register themselves with :func:`register_sp
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import math
 from abc import ABC, abstractmethod
 
 import numpy as np
 from torch import nn
+
+from ..plugins import import_optional
 
 SPACES: dict[str, "DesignSpace"] = {}
 
@@ -61,12 +61,7 @@ def _load_plugins() -> None:
         return
     _plugins_loaded = True
     for mod in PLUGIN_MODULES:
-        try:
-            found = importlib.util.find_spec(mod) is not None
-        except ModuleNotFoundError:
-            found = False
-        if found:
-            importlib.import_module(mod)
+        import_optional(mod)
 
 
 def get_space(name: str) -> "DesignSpace":
@@ -110,8 +105,18 @@ class DesignSpace(ABC):
         """Draw one JSON-able config."""
 
     @abstractmethod
-    def validate(self, config: dict) -> dict:
-        """Return a normalised copy of ``config`` or raise ValueError naming the problem."""
+    def validate(self, config: dict, strict: bool = False) -> dict:
+        """Return a normalised copy of ``config`` or raise ValueError naming the problem.
+
+        ``strict``: also require every value to lie on the space's value grid."""
+
+    def contains(self, config) -> bool:
+        """Whether ``config`` is a valid point of this space's value grid."""
+        try:
+            self.validate(config, strict=True)
+        except ValueError:
+            return False
+        return True
 
     @abstractmethod
     def build(self, config: dict, dataset_info: dict) -> nn.Module:

@@ -546,13 +546,6 @@ class NASCellSpace(DesignSpace):
                 raise ValueError(f"width/depth {out['width']}/{out['depth']} outside the grid")
         return out
 
-    def contains(self, config) -> bool:
-        try:
-            self.validate(config, strict=True)
-        except ValueError:
-            return False
-        return True
-
     def build(self, config, dataset_info):
         info = check_dataset_info(dataset_info)
         cfg = self.validate(config)

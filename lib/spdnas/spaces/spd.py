@@ -8,6 +8,7 @@ eigendecompositions are not counted, as NDS counts only conv/fc multiply-adds.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -52,6 +53,17 @@ class SweepSPDNet(_RiemannianModel, SPDNet):
     """SPDNet with a Riemannian ``make_optimizer`` hook for sweeps."""
 
 
+@functools.cache
+def _sweep_cell_network():
+    """SPDNetNAS derived network class with a Riemannian ``make_optimizer`` hook (defined once, lazily:
+    ``spdnas.nas`` imports this module's package)."""
+    from ..nas.model import SPDCellNetwork
+
+    return type("SweepSPDCellNetwork", (_RiemannianModel, SPDCellNetwork),
+                {"__doc__": "SPDNetNAS derived network with a Riemannian ``make_optimizer`` hook.",
+                 "__module__": __name__})
+
+
 @register_space("spdnet")
 class SPDNetSpace(DesignSpace):
     """SPDNet (Huang & Van Gool 2017) design space.
@@ -72,7 +84,7 @@ class SPDNetSpace(DesignSpace):
         return {"depth": d, "fractions": [round(f, 6) for f in fr], "batchnorm": bool(rng.integers(2)),
                 "eps": choice(rng, list(self.eps_values))}
 
-    def validate(self, config: dict) -> dict:
+    def validate(self, config: dict, strict: bool = False) -> dict:
         if not isinstance(config, dict):
             raise ValueError(f"spdnet config must be a dict, got {type(config).__name__}")
         unknown = set(config) - {"depth", "fractions", "batchnorm", "eps"}
@@ -89,6 +101,12 @@ class SPDNetSpace(DesignSpace):
             raise ValueError(f"spdnet config: fractions must be non-increasing in (0, 1], got {fr}")
         if not (eps > 0 and math.isfinite(eps)):
             raise ValueError(f"spdnet config: eps must be positive, got {eps}")
+        if strict:
+            grid = {round(f, 6) for f in self.fractions}
+            off = [f for f in fr if round(f, 6) not in grid]
+            if off or eps not in self.eps_values:
+                raise ValueError(f"spdnet config: fractions {off} / eps {eps} are not on the grid "
+                                 f"{sorted(grid)} / {self.eps_values}")
         return {"depth": d, "fractions": [round(f, 6) for f in fr], "batchnorm": bn, "eps": eps}
 
     def dims(self, config: dict, dataset_info: dict) -> list[int]:
@@ -172,7 +190,8 @@ class SPDNetNASSpace(DesignSpace):
             geno[f"{cell}_concat"] = list(range(2, self.steps + 2))
         return {"genotype": geno, "C": choice(rng, list(self.widths)), "depth": choice(rng, list(self.depths))}
 
-    def validate(self, config: dict) -> dict:
+    def validate(self, config: dict, strict: bool = False) -> dict:
+        """Normalised config; every value is checked against the grid, so ``strict`` adds nothing."""
         from ..nas.genotype import normalize_genotype
 
         if not isinstance(config, dict) or set(config) != {"genotype", "C", "depth"}:
@@ -201,12 +220,7 @@ class SPDNetNASSpace(DesignSpace):
                           steps=self.steps, dtype=dataset_info.get("dtype", "float32"))
 
     def build(self, config: dict, dataset_info: dict) -> nn.Module:
-        from ..nas.model import SPDCellNetwork
-
-        class SweepSPDCellNetwork(_RiemannianModel, SPDCellNetwork):
-            """SPDNetNAS derived network with a Riemannian ``make_optimizer`` hook."""
-
-        return SweepSPDCellNetwork(self.validate(config)["genotype"], self.net_config(config, dataset_info))
+        return _sweep_cell_network()(self.validate(config)["genotype"], self.net_config(config, dataset_info))
 
     def complexity(self, config: dict, dataset_info: dict) -> dict:
         from ..nas.model import network_complexity

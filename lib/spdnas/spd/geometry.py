@@ -120,10 +120,8 @@ def _move_weights(X: torch.Tensor, weights, dim: int) -> torch.Tensor:
     if F._CHECKS and not bool(torch.isfinite(w).all()):
         raise ValueError("frechet_mean: weights contain NaN or Inf")
     w = w / w.sum(dim=-1, keepdim=True)
-    # weights given as (..., K) with leading dims matching X.shape[:dim]
-    nb = X.dim() - 2
-    w = w.reshape(*w.shape, *([1] * (nb - 1 - dim))) if w.dim() >= 1 else w
-    return w
+    # weights given as (..., K) with leading dims matching X.shape[:dim] (w.dim() >= 1 here)
+    return w.reshape(*w.shape, *([1] * (X.dim() - 3 - dim)))
 
 
 def frechet_mean(

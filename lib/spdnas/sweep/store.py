@@ -22,9 +22,8 @@ import os
 import warnings
 from pathlib import Path
 
+from spdnas.analysis.population import COLUMNS as REQUIRED_FIELDS  # one population schema
 from spdnas.paths import atomic_write_bytes
-
-REQUIRED_FIELDS = ("space", "model_id", "config", "params", "flops", "error", "seed", "epochs", "dataset")
 
 try:  # POSIX only; elsewhere the lock is a no-op
     import fcntl
