@@ -151,3 +151,25 @@ def test_sparsemax_propagates_nan_instead_of_index_error():
 
     out = sparsemax(torch.tensor([[float("nan"), 0.0, 1.0]]))
     assert out.shape == (1, 3)  # no IndexError; NaN input is caught by the search's divergence check
+
+
+def test_ill_conditioned_float32_inputs_warn():
+    from spdnas.nas.search import warn_if_ill_conditioned
+
+    X, _ = class_data(8)
+    Q, _ = torch.linalg.qr(torch.randn(5, 5, dtype=torch.float64))
+    bad = Q @ torch.diag(torch.tensor([1e-3, 1.0, 10.0, 100.0, 1e4], dtype=torch.float64)) @ Q.T
+    with pytest.warns(RuntimeWarning, match="condition numbers up to 1e\\+07"):
+        assert warn_if_ill_conditioned(bad[None], torch.float32) == pytest.approx(1e7, rel=1e-6)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_ill_conditioned(bad[None], torch.float64)  # cond·eps = 2e-9: fine
+        warn_if_ill_conditioned(X, torch.float32)
+    # the search itself warns before starting
+    Xb = torch.cat([X, bad[None].expand(8, 5, 5)])
+    yb = torch.arange(16) % 3
+    with pytest.warns(RuntimeWarning, match="float32"):
+        search((Xb, yb), dict(net=dict(NET, dtype="float32"), epochs=1, batch_size=4, max_steps=1, order=1),
+               progress=False)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 
 import geoopt
@@ -134,6 +135,22 @@ def resolve_data(data, seed: int = 0, fractions=(0.5, 0.25, 0.25)) -> dict:
 # ---------------------------------------------------------------------------------------------
 # Architect
 # ---------------------------------------------------------------------------------------------
+
+
+def warn_if_ill_conditioned(X: torch.Tensor, dtype: torch.dtype, name: str = "inputs",
+                            limit: float = 1e-2) -> float:
+    """Warn when cond(X)·eps(dtype) > ``limit``: the smallest eigenvalues then keep (almost) no
+    correct digits in ``dtype``, and log/inverse-square-root layers can turn them into NaN
+    (e.g. HDM05 covariances, cond ≈ 1e6, in float32). Returns the largest condition number."""
+    L = torch.linalg.eigvalsh(X.detach().double())
+    kappa = float((L[..., -1] / L[..., 0]).max())
+    eps = torch.finfo(dtype).eps
+    if kappa * eps > limit:
+        warnings.warn(f"{name}: condition numbers up to {kappa:.3g}, so cond·eps = {kappa * eps:.2g} in {dtype}; "
+                      "the smallest eigenvalues lose their accuracy and the search may diverge. Use "
+                      "dtype='float64' or regularise the matrices (e.g. shrinkage towards a scaled identity).",
+                      RuntimeWarning, stacklevel=3)
+    return kappa
 
 
 def _grad(loss, inputs):
@@ -298,6 +315,7 @@ def run_search(make_model, cfg: dict, d: dict, out=None, *, resume: bool = True,
         # validate the inputs once; the loop then runs without per-pass value checks (host syncs)
         F.check_spd(Xtr.to(dtype), "training inputs")
         F.check_spd(Xv.to(dtype), "validation inputs")
+        warn_if_ill_conditioned(Xtr, dtype, "training inputs")
         w_opt = riemannian_optimizer(model.weights(), "sgd", lr=cfg["lr"], weight_decay=cfg["weight_decay"],
                                      momentum=cfg["momentum"])
         arch = Architect(model, cfg["order"], cfg["arch_lr"], cfg["arch_betas"], cfg["arch_weight_decay"],
