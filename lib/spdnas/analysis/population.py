@@ -371,12 +371,17 @@ def load_nas_bench_macro(
     return validate_population(pd.DataFrame(rows))
 
 
-def _sweep_row(rec, where: str) -> dict:
+def check_record(rec, where: str = "record") -> None:
+    """Raise ValueError unless ``rec`` is a dict holding every required population column."""
     if not isinstance(rec, dict):
         raise ValueError(f"{where}: record must be a JSON object, got {type(rec).__name__}")
     missing = [c for c in COLUMNS if c not in rec]
     if missing:
-        raise ValueError(f"{where}: missing key(s) {missing}")
+        raise ValueError(f"{where}: missing key(s) {missing} (required fields: {list(COLUMNS)})")
+
+
+def _sweep_row(rec, where: str) -> dict:
+    check_record(rec, where)
     unknown = [k for k in rec if k not in COLUMNS and k not in OPTIONAL_COLUMNS]
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {list(COLUMNS + OPTIONAL_COLUMNS)}")

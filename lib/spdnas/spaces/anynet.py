@@ -102,14 +102,11 @@ class VanillaBlock(nn.Module):
         return _conv_bn_cx(cx, w_out, w_out, 3)
 
 
-class ResBasicBlock(nn.Module):
-    """ResNet basic block: x + F(x), F = 3x3 conv-BN-ReLU, 3x3 conv-BN."""
+class _Residual(nn.Module):
+    """ReLU(shortcut(x) + F(x)); subclasses set ``self.f``. Projection shortcut when shape changes."""
 
-    def __init__(self, w_in, w_out, stride, **_):
+    def __init__(self, w_in, w_out, stride):
         super().__init__()
-        self.f = nn.Sequential(
-            *_conv_bn(w_in, w_out, 3, stride), nn.ReLU(inplace=True), *_conv_bn(w_out, w_out, 3)
-        )
         self.proj = Shortcut(w_in, w_out, stride) if _needs_proj(w_in, w_out, stride) else None
         self.relu = nn.ReLU(inplace=True)
 
@@ -118,39 +115,45 @@ class ResBasicBlock(nn.Module):
         return self.relu(s + self.f(x))
 
     @staticmethod
-    def complexity(cx, w_in, w_out, stride, **_):
-        h, w = cx["h"], cx["w"]
+    def shortcut_complexity(cx, w_in, w_out, stride):
+        """Add the projection's cost (if any) to ``cx``, leaving the residual branch's input size."""
         if _needs_proj(w_in, w_out, stride):
+            h, w = cx["h"], cx["w"]
             Shortcut.complexity(cx, w_in, w_out, stride)
             cx["h"], cx["w"] = h, w
+
+
+class ResBasicBlock(_Residual):
+    """ResNet basic block: x + F(x), F = 3x3 conv-BN-ReLU, 3x3 conv-BN."""
+
+    def __init__(self, w_in, w_out, stride, **_):
+        super().__init__(w_in, w_out, stride)
+        self.f = nn.Sequential(
+            *_conv_bn(w_in, w_out, 3, stride), nn.ReLU(inplace=True), *_conv_bn(w_out, w_out, 3)
+        )
+
+    @staticmethod
+    def complexity(cx, w_in, w_out, stride, **_):
+        _Residual.shortcut_complexity(cx, w_in, w_out, stride)
         _conv_bn_cx(cx, w_in, w_out, 3, stride)
         return _conv_bn_cx(cx, w_out, w_out, 3)
 
 
-class ResBottleneckBlock(nn.Module):
+class ResBottleneckBlock(_Residual):
     """ResNeXt block: x + F(x), F = 1x1, 3x3 (g groups), 1x1 with width w_out / r inside."""
 
     def __init__(self, w_in, w_out, stride, bot_ratio=1, groups=1):
-        super().__init__()
+        super().__init__(w_in, w_out, stride)
         w_b = w_out // bot_ratio
         self.f = nn.Sequential(
             *_conv_bn(w_in, w_b, 1), nn.ReLU(inplace=True),
             *_conv_bn(w_b, w_b, 3, stride, groups), nn.ReLU(inplace=True),
             *_conv_bn(w_b, w_out, 1),
         )
-        self.proj = Shortcut(w_in, w_out, stride) if _needs_proj(w_in, w_out, stride) else None
-        self.relu = nn.ReLU(inplace=True)
-
-    def forward(self, x):
-        s = x if self.proj is None else self.proj(x)
-        return self.relu(s + self.f(x))
 
     @staticmethod
     def complexity(cx, w_in, w_out, stride, bot_ratio=1, groups=1):
-        h, w = cx["h"], cx["w"]
-        if _needs_proj(w_in, w_out, stride):
-            Shortcut.complexity(cx, w_in, w_out, stride)
-            cx["h"], cx["w"] = h, w
+        _Residual.shortcut_complexity(cx, w_in, w_out, stride)
         w_b = w_out // bot_ratio
         _conv_bn_cx(cx, w_in, w_b, 1)
         _conv_bn_cx(cx, w_b, w_b, 3, stride, groups)

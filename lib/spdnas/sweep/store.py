@@ -23,6 +23,7 @@ import warnings
 from pathlib import Path
 
 from spdnas.analysis.population import COLUMNS as REQUIRED_FIELDS  # one population schema
+from spdnas.analysis.population import check_record
 from spdnas.paths import atomic_write_bytes
 
 try:  # POSIX only; elsewhere the lock is a no-op
@@ -117,11 +118,7 @@ class ResultStore:
 
     def append(self, record: dict) -> None:
         """Append one record as a single flushed + fsync'd line."""
-        if not isinstance(record, dict):
-            raise ValueError(f"record must be a dict, got {type(record).__name__}")
-        missing = [k for k in REQUIRED_FIELDS if k not in record]
-        if missing:
-            raise ValueError(f"record lacks required fields {missing}")
+        check_record(record)
         line = json.dumps(_clean(record), sort_keys=True, allow_nan=False) + "\n"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
