@@ -103,10 +103,11 @@ class VanillaBlock(nn.Module):
 
 
 class _Residual(nn.Module):
-    """ReLU(shortcut(x) + F(x)); subclasses set ``self.f``. Projection shortcut when shape changes."""
+    """ReLU(shortcut(x) + F(x)); subclasses build ``self.f`` and then call ``_add_shortcut``
+    (after ``f``, so parameters are created, and seeded weights drawn, in the same order as before)."""
 
-    def __init__(self, w_in, w_out, stride):
-        super().__init__()
+    def _add_shortcut(self, w_in, w_out, stride):
+        """Projection shortcut when the shape changes, identity otherwise; final ReLU."""
         self.proj = Shortcut(w_in, w_out, stride) if _needs_proj(w_in, w_out, stride) else None
         self.relu = nn.ReLU(inplace=True)
 
@@ -127,10 +128,11 @@ class ResBasicBlock(_Residual):
     """ResNet basic block: x + F(x), F = 3x3 conv-BN-ReLU, 3x3 conv-BN."""
 
     def __init__(self, w_in, w_out, stride, **_):
-        super().__init__(w_in, w_out, stride)
+        super().__init__()
         self.f = nn.Sequential(
             *_conv_bn(w_in, w_out, 3, stride), nn.ReLU(inplace=True), *_conv_bn(w_out, w_out, 3)
         )
+        self._add_shortcut(w_in, w_out, stride)
 
     @staticmethod
     def complexity(cx, w_in, w_out, stride, **_):
@@ -143,13 +145,14 @@ class ResBottleneckBlock(_Residual):
     """ResNeXt block: x + F(x), F = 1x1, 3x3 (g groups), 1x1 with width w_out / r inside."""
 
     def __init__(self, w_in, w_out, stride, bot_ratio=1, groups=1):
-        super().__init__(w_in, w_out, stride)
+        super().__init__()
         w_b = w_out // bot_ratio
         self.f = nn.Sequential(
             *_conv_bn(w_in, w_b, 1), nn.ReLU(inplace=True),
             *_conv_bn(w_b, w_b, 3, stride, groups), nn.ReLU(inplace=True),
             *_conv_bn(w_b, w_out, 1),
         )
+        self._add_shortcut(w_in, w_out, stride)
 
     @staticmethod
     def complexity(cx, w_in, w_out, stride, bot_ratio=1, groups=1):
