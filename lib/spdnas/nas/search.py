@@ -16,6 +16,8 @@ training batches of the weight step, and the model parameters are never modified
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import json
 import math
 import time
@@ -41,7 +43,7 @@ __all__ = ["SEARCH_DEFAULTS", "search_config", "Architect", "search", "train_gen
 SEARCH_DEFAULTS = dict(
     net=None, weighting="sparsemax", order=2, epochs=20, batch_size=30, lr=0.025, momentum=0.9,
     weight_decay=3e-4, grad_clip=5.0, arch_lr=3e-4, arch_betas=[0.5, 0.999], arch_weight_decay=1e-3,
-    zero_one_weight=10.0, seed=0, split_seed=0, fractions=[0.5, 0.25, 0.25], threads=1, max_steps=None,
+    zero_one_weight=10.0, seed=0, split_seed=0, fractions=[0.5, 0.25, 0.25], threads=2, max_steps=None,
 )
 
 
@@ -176,14 +178,24 @@ class Architect:
         self.optimizer = torch.optim.Adam(model.arch_parameters(), lr=lr, betas=tuple(betas),
                                           weight_decay=weight_decay)
         self.names = [n for n, _ in model.named_weights()]
+        self._pool = self._shadow = None
         self.manifolds = [_manifold(p) for _, p in model.named_weights()]
 
-    def loss(self, weights, alphas, x, y):
-        """Cross-entropy of the model at the given weights/alphas (train-mode BN on cloned buffers)."""
+    def shadow(self):
+        """A structural copy of the model for a second thread (``functional_call`` swaps a module's
+        tensors while it runs, so two threads cannot call the same module); its own tensors are never used."""
+        if self._shadow is None:
+            self._shadow = copy.deepcopy(self.model)
+        self._shadow.train(self.model.training)
+        return self._shadow
+
+    def loss(self, weights, alphas, x, y, model=None):
+        """Cross-entropy of the model (or of ``model``, a structural copy) at the given weights/alphas
+        (train-mode BN on cloned buffers)."""
         params = dict(zip(self.names, weights))
         params.update(zip(self.model.ARCH_NAMES, alphas))
         params.update({n: b.clone() for n, b in self.model.named_buffers()})
-        return tF.cross_entropy(functional_call(self.model, params, (x,)), y)
+        return tF.cross_entropy(functional_call(self.model if model is None else model, params, (x,)), y)
 
     def _rgrad(self, man, p, g):
         return man.egrad2rgrad(p, g) if man is not None else g
@@ -225,13 +237,41 @@ class Architect:
                 eps = 0.01 / norm.clamp_min(1e-12)
                 Wp = [self._retr(m, p, v, eps) for m, p, v in zip(self.manifolds, W, V)]
                 Wm = [self._retr(m, p, v, -eps) for m, p, v in zip(self.manifolds, W, V)]
-            gp = _grad(self.loss(Wp, alphas, xt, yt), alphas)
-            gm = _grad(self.loss(Wm, alphas, xt, yt), alphas)
+            gp, gm = self._hessian_passes(Wp, Wm, alphas, xt, yt)
             grads = [ga - eta * (a - b) / (2 * eps) for ga, a, b in zip(grads, gp, gm)]
         if self.zero_one_weight > 0:
             z = _grad(self.zero_one_weight * zero_one_loss(alphas), alphas)
             grads = [g + zg for g, zg in zip(grads, z)]
         return grads
+
+    def _hessian_passes(self, Wp, Wm, alphas, xt, yt):
+        """∇_α L_train at w⁺ and w⁻; run concurrently in two threads when there are ≥ 2 spectral workers.
+
+        Both passes are pure functions of their inputs (functional calls on cloned buffers), so
+        the concurrent result is identical to the serial one; the second thread calls a structural
+        copy of the model because ``functional_call`` swaps a module's tensors while it runs.
+        """
+        settings = F.thread_settings()
+        if settings["workers"] < 2 or xt.device.type != "cpu":
+            return (_grad(self.loss(Wp, alphas, xt, yt), alphas),
+                    _grad(self.loss(Wm, alphas, xt, yt), alphas))
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spdnas-architect")
+        one, shadow = dict(settings, workers=1), self.shadow()
+
+        def minus():
+            with F.use_settings(one):
+                return _grad(self.loss(Wm, alphas, xt, yt, model=shadow), alphas)
+
+        fut = self._pool.submit(minus)
+        try:
+            with F.use_settings(one):
+                gp = _grad(self.loss(Wp, alphas, xt, yt), alphas)
+        finally:
+            gm = fut.result()
+        return gp, gm
 
     def step(self, xt, yt, xv, yv, eta):
         """One Adam step on the alphas."""
@@ -289,7 +329,10 @@ def search(data, config: dict | None = None, out=None, *, resume: bool = True, p
     Args:
         data: dataset or tensors (see :func:`resolve_data`); train half for w, val quarter for α.
         config: see :data:`SEARCH_DEFAULTS` (weighting, order, epochs, batch_size, lr, ...); ``threads``
-            sets torch's intra-op threads and the eigh worker threads (:func:`spdnas.spd.functional.eigh_workers`).
+            (default 2) sets the spectral worker threads (:func:`spdnas.spd.functional.eigh_workers`,
+            which also run the two Hessian-vector passes of a second-order step concurrently) and
+            torch's intra-op threads, the latter capped by the model's ``intra_op_threads`` (1 for
+            the SPD supernet, whose small batched matrices run slower with OpenMP).
         out: folder for ``search_checkpoint.pt`` (every epoch), ``search_metrics.json`` and
             ``genotype.json``; resume from the checkpoint when ``resume``.
         stop_after: stop after this many epochs in total (emulates an interruption).
@@ -308,9 +351,10 @@ def run_search(make_model, cfg: dict, d: dict, out=None, *, resume: bool = True,
     net = cfg["net"]
     Xtr, ytr = d["train"]
     Xv, yv = d["val"]
-    with num_threads(cfg["threads"]), F.eigh_workers(cfg["threads"]):
+    with F.eigh_workers(cfg["threads"]), contextlib.ExitStack() as stack:
         torch.manual_seed(cfg["seed"])
         model = make_model()
+        stack.enter_context(num_threads(min(cfg["threads"], getattr(model, "intra_op_threads", cfg["threads"]))))
         dtype = model.head_dtype()
         # validate the inputs once; the loop then runs without per-pass value checks (host syncs)
         F.check_spd(Xtr.to(dtype), "training inputs")

@@ -315,6 +315,9 @@ class SuperNet(nn.Module):
         reproject_(self)
 
     ARCH_NAMES = ("alphas_normal", "alphas_reduce")
+    #: torch intra-op threads the search uses at most (OpenMP only slows these small batched matrices;
+    #: the search's spectral worker threads use the second core instead)
+    intra_op_threads = 1
 
     def arch_parameters(self) -> list:
         return [self.alphas_normal, self.alphas_reduce]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 
 import torch
 
@@ -49,6 +50,27 @@ __all__ = [
 ]
 
 _CHECKS = True
+_FAST_DD = False
+_EIGH_WORKERS = 1
+_EIGH_POOL = None
+_EIGH_MIN_CHUNK = 64  # matrices per worker below which splitting does not pay
+
+
+class _ThreadSettings(threading.local):
+    """Per-thread overrides set by the context managers (None: use the global setting)."""
+
+    checks = None
+    fast = None
+    workers = None
+
+
+_LOCAL = _ThreadSettings()
+
+
+def checks_enabled() -> bool:
+    """Whether value checks run in the current thread (context override, else the global setting)."""
+    v = _LOCAL.checks
+    return _CHECKS if v is None else v
 
 
 def set_checks(enabled: bool) -> None:
@@ -59,62 +81,111 @@ def set_checks(enabled: bool) -> None:
 
 @contextlib.contextmanager
 def checks(enabled: bool):
-    """Context manager that temporarily enables/disables value checks."""
-    global _CHECKS
-    old = _CHECKS
-    _CHECKS = bool(enabled)
+    """Temporarily enable/disable value checks in the current thread (overrides :func:`set_checks`)."""
+    old = _LOCAL.checks
+    _LOCAL.checks = bool(enabled)
     try:
         yield
     finally:
-        _CHECKS = old
+        _LOCAL.checks = old
 
 
-_EIGH_WORKERS = 1
-_EIGH_POOL = None
-_EIGH_MIN_CHUNK = 64  # matrices per worker below which splitting does not pay
+def _workers() -> int:
+    v = _LOCAL.workers
+    return _EIGH_WORKERS if v is None else v
 
 
-def set_eigh_workers(n: int) -> None:
-    """Split large batched CPU eigendecompositions of the spectral functions over n threads.
-
-    torch runs a batched CPU ``eigh`` as a serial loop of LAPACK calls; with n > 1 the batch is cut
-    into n chunks run concurrently (torch releases the GIL), with identical results. Default 1.
-    """
-    global _EIGH_WORKERS, _EIGH_POOL
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"set_eigh_workers: n must be a positive int, got {n!r}")
-    _EIGH_WORKERS = n
+def _ensure_pool(n: int) -> None:
+    global _EIGH_POOL
     if n > 1 and (_EIGH_POOL is None or _EIGH_POOL._max_workers < n - 1):
         from concurrent.futures import ThreadPoolExecutor
 
         _EIGH_POOL = ThreadPoolExecutor(max_workers=n - 1, thread_name_prefix="spdnas-eigh")
 
 
+def _check_workers(n, name):
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"{name}: n must be a positive int, got {n!r}")
+
+
+def set_eigh_workers(n: int) -> None:
+    """Split the batched CPU work of the spectral functions over n threads (global default).
+
+    torch runs a batched CPU ``eigh`` as a serial loop of LAPACK calls. With n > 1, a spectral
+    function on a large CPU batch cuts it into n chunks and runs each chunk's eigendecomposition,
+    reconstruction and (in the backward pass) Daleckii–Krein product in its own thread (torch
+    releases the GIL), with identical results. Only without gradient recording inside the chunk
+    (always the case in forward/backward of the functions, not under ``create_graph``). Default 1.
+    """
+    global _EIGH_WORKERS
+    _check_workers(n, "set_eigh_workers")
+    _EIGH_WORKERS = n
+    _ensure_pool(n)
+
+
 @contextlib.contextmanager
 def eigh_workers(n: int):
-    """Context manager form of :func:`set_eigh_workers`."""
-    old = _EIGH_WORKERS
-    set_eigh_workers(n)
+    """Use n spectral worker threads in the current thread for the duration of the block."""
+    _check_workers(n, "eigh_workers")
+    _ensure_pool(n)
+    old = _LOCAL.workers
+    _LOCAL.workers = n
     try:
         yield
     finally:
-        set_eigh_workers(old)
+        _LOCAL.workers = old
 
 
-def _eigh(X: torch.Tensor):
-    """torch.linalg.eigh, split over the eigh worker threads for large CPU batches."""
-    n = X.shape[-1]
-    count = X.numel() // (n * n) if n else 0
-    parts = min(_EIGH_WORKERS, count // _EIGH_MIN_CHUNK)
-    if parts <= 1 or X.device.type != "cpu":
-        return torch.linalg.eigh(X)
-    flat = X.reshape(count, n, n)
-    chunks = torch.tensor_split(flat, parts)
-    futures = [_EIGH_POOL.submit(torch.linalg.eigh, c) for c in chunks[1:]]
-    res = [torch.linalg.eigh(chunks[0])] + [f.result() for f in futures]
-    L = torch.cat([r[0] for r in res]).reshape(*X.shape[:-1])
-    U = torch.cat([r[1] for r in res]).reshape(X.shape)
-    return L, U
+def thread_settings() -> dict:
+    """The current thread's effective settings (checks, fast divided differences, eigh workers).
+
+    Pass them to :func:`use_settings` in a worker thread so it computes as the caller would.
+    """
+    fast = _LOCAL.fast
+    return {"checks": checks_enabled(), "fast": _FAST_DD if fast is None else fast, "workers": _workers()}
+
+
+@contextlib.contextmanager
+def use_settings(settings: dict):
+    """Apply settings from :func:`thread_settings` to the current thread for the block."""
+    old = (_LOCAL.checks, _LOCAL.fast, _LOCAL.workers)
+    _LOCAL.checks, _LOCAL.fast, _LOCAL.workers = (bool(settings["checks"]), bool(settings["fast"]),
+                                                  int(settings["workers"]))
+    try:
+        yield
+    finally:
+        _LOCAL.checks, _LOCAL.fast, _LOCAL.workers = old
+
+
+def _chunks(count: int, device) -> int:
+    """Number of thread chunks for a batch of ``count`` matrices (1 = run inline)."""
+    if device.type != "cpu" or torch.is_grad_enabled():
+        return 1
+    return max(1, min(_workers(), count // _EIGH_MIN_CHUNK))
+
+
+def _call_no_grad(fn, args):
+    with torch.no_grad():
+        return fn(*args)
+
+
+def _map_rows(fn, *tensors):
+    """``fn(*tensors)`` computed over row chunks (dim 0) in the spectral worker threads.
+
+    All tensors share their dim-0 length (the number of matrices); ``fn`` returns a tuple of
+    tensors with the same rows, which are concatenated. Runs inline for small batches, on CUDA,
+    with one worker, or while gradients are being recorded.
+    """
+    parts = _chunks(tensors[0].shape[0], tensors[0].device)
+    if parts <= 1:
+        return fn(*tensors)
+    split = [torch.tensor_split(t, parts) for t in tensors]
+    futures = [_EIGH_POOL.submit(_call_no_grad, fn, [c[i] for c in split]) for i in range(1, parts)]
+    try:
+        first = fn(*[c[0] for c in split])
+    finally:
+        rest = [f.result() for f in futures]
+    return tuple(torch.cat([r[j] for r in (first, *rest)]) for j in range(len(first)))
 
 
 def sym(X: torch.Tensor) -> torch.Tensor:
@@ -140,7 +211,7 @@ def _sym_tol(X: torch.Tensor) -> float:
 def check_symmetric(X: torch.Tensor, name: str = "input", check: bool = True) -> None:
     """Raise ValueError unless X has shape (..., n, n) and holds finite symmetric matrices."""
     _check_shape(X, name)
-    if not (check and _CHECKS):
+    if not (check and checks_enabled()):
         return
     X = X.detach()
     if not bool(torch.isfinite(X).all()):
@@ -157,7 +228,7 @@ def check_symmetric(X: torch.Tensor, name: str = "input", check: bool = True) ->
 def check_spd(X: torch.Tensor, name: str = "input", check: bool = True) -> None:
     """Raise ValueError unless X holds finite symmetric positive definite matrices."""
     check_symmetric(X, name, check)
-    if not (check and _CHECKS):
+    if not (check and checks_enabled()):
         return
     L = torch.linalg.eigvalsh(sym(X.detach()))
     _check_pd_eigs(L, name)
@@ -217,9 +288,6 @@ def _fprime(kind: str, L: torch.Tensor, p: float) -> torch.Tensor:
     raise ValueError(f"unknown spectral function {kind!r}")
 
 
-_FAST_DD = False
-
-
 def set_fast_divided_differences(enabled: bool) -> None:
     """Use the closed forms below for the log/exp Loewner matrices of backward passes (default off).
 
@@ -234,13 +302,18 @@ def set_fast_divided_differences(enabled: bool) -> None:
 
 @contextlib.contextmanager
 def fast_divided_differences(enabled: bool = True):
-    """Context manager form of :func:`set_fast_divided_differences`."""
-    old = _FAST_DD
-    set_fast_divided_differences(enabled)
+    """Use (or not) the fast forms in the current thread for the block (overrides the global setting)."""
+    old = _LOCAL.fast
+    _LOCAL.fast = bool(enabled)
     try:
         yield
     finally:
-        set_fast_divided_differences(old)
+        _LOCAL.fast = old
+
+
+def _fast_now() -> bool:
+    v = _LOCAL.fast
+    return _FAST_DD if v is None else v
 
 
 def _loewner_fast(L: torch.Tensor, kind: str) -> torch.Tensor:
@@ -309,28 +382,54 @@ def loewner(L: torch.Tensor, kind: str, p: float = 0.0, fL: torch.Tensor | None 
     return torch.addcmul(dd, near, deriv.sub_(dd))
 
 
+def _flat(X: torch.Tensor) -> torch.Tensor:
+    """(..., n, n) -> (N, n, n): the rows that :func:`_map_rows` splits over threads."""
+    n = X.shape[-1]
+    return X.reshape(-1, n, n)
+
+
+def _rebuild(U: torch.Tensor, fL: torch.Tensor) -> torch.Tensor:
+    return (U * fL.unsqueeze(-2)) @ U.transpose(-1, -2)
+
+
+def _dk(U: torch.Tensor, terms) -> torch.Tensor:
+    """Daleckii–Krein product U (Σ_k K_k ∘ Uᵀ sym(G_k) U) Uᵀ for (K_k, G_k) in ``terms``."""
+    Ut = U.transpose(-1, -2)
+    acc = None
+    for K, G in terms:
+        t = K * sym(Ut @ G @ U)
+        acc = t if acc is None else acc.add_(t)
+    return U @ acc @ Ut
+
+
 class _Spectral(torch.autograd.Function):
     """U f(Λ) Uᵀ with Daleckii–Krein backward; f given by (kind, p)."""
 
     @staticmethod
     def forward(ctx, X, kind, p, pd_name=None):
         # eigh reads the lower triangle only: inputs are symmetric (checked by the public API)
-        L, U = _eigh(X)
+        def work(Xc):
+            L, U = torch.linalg.eigh(Xc)
+            fL = _f(kind, L, p)
+            return L, U, fL, _rebuild(U, fL)
+
+        L, U, fL, Y = _map_rows(work, _flat(X))
         if pd_name is not None:  # positive definiteness from the same eigenvalues (one eigh per call)
             _check_pd_eigs(L, pd_name)
-        fL = _f(kind, L, p)
-        Y = (U * fL.unsqueeze(-2)) @ U.transpose(-1, -2)
-        ctx.kind, ctx.p, ctx.fast = kind, p, _FAST_DD
+        ctx.kind, ctx.p, ctx.fast = kind, p, _fast_now()
         ctx.save_for_backward(L, U, fL)
-        return Y
+        return Y.reshape(X.shape)
 
     @staticmethod
     def backward(ctx, G):
         L, U, fL = ctx.saved_tensors
-        K = loewner(L, ctx.kind, ctx.p, fL, fast=ctx.fast)
-        Ut = U.transpose(-1, -2)
-        Gt = sym(Ut @ G @ U)  # = Uᵀ sym(G) U
-        return U @ (K * Gt) @ Ut, None, None, None
+        kind, p, fast = ctx.kind, ctx.p, ctx.fast
+
+        def work(Lc, Uc, fLc, Gc):
+            return (_dk(Uc, [(loewner(Lc, kind, p, fLc, fast=fast), Gc)]),)
+
+        (dX,) = _map_rows(work, L, U, fL, _flat(G))
+        return dX.reshape(G.shape), None, None, None
 
 
 class _SqrtInvSqrt(torch.autograd.Function):
@@ -338,26 +437,32 @@ class _SqrtInvSqrt(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, X, pd_name=None):
-        L, U = _eigh(X)
+        def work(Xc):
+            L, U = torch.linalg.eigh(Xc)
+            s = torch.sqrt(L)
+            Ut = U.transpose(-1, -2)
+            return L, U, (U * s.unsqueeze(-2)) @ Ut, (U / s.unsqueeze(-2)) @ Ut
+
+        L, U, S, Si = _map_rows(work, _flat(X))
         if pd_name is not None:
             _check_pd_eigs(L, pd_name)
-        s = torch.sqrt(L)
-        Ut = U.transpose(-1, -2)
-        S = (U * s.unsqueeze(-2)) @ Ut
-        Si = (U / s.unsqueeze(-2)) @ Ut
         ctx.save_for_backward(L, U)
-        return S, Si
+        return S.reshape(X.shape), Si.reshape(X.shape)
 
     @staticmethod
     def backward(ctx, G1, G2):
         L, U = ctx.saved_tensors
-        Ut = U.transpose(-1, -2)
-        acc = torch.zeros_like(U)
-        if G1 is not None:
-            acc = acc + loewner(L, "sqrt") * sym(Ut @ G1 @ U)
-        if G2 is not None:
-            acc = acc + loewner(L, "invsqrt") * sym(Ut @ G2 @ U)
-        return U @ acc @ Ut, None
+        kinds = [k for k, G in (("sqrt", G1), ("invsqrt", G2)) if G is not None]
+        grads = [_flat(G) for G in (G1, G2) if G is not None]
+        if not grads:
+            return None, None
+
+        def work(Lc, Uc, *Gs):
+            return (_dk(Uc, [(loewner(Lc, k), Gk) for k, Gk in zip(kinds, Gs)]),)
+
+        (dX,) = _map_rows(work, L, U, *grads)
+        shape = (G1 if G1 is not None else G2).shape
+        return dX.reshape(shape), None
 
 
 class _MultiSpectral(torch.autograd.Function):
@@ -365,28 +470,32 @@ class _MultiSpectral(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, X, kinds, pd_name=None):
-        L, U = _eigh(X)
+        def work(Xc):
+            L, U = torch.linalg.eigh(Xc)
+            return (L, U, *(_rebuild(U, _fmulti(k, L)) for k in kinds))
+
+        L, U, *outs = _map_rows(work, _flat(X))
         if pd_name is not None:
             _check_pd_eigs(L, pd_name)
-        Ut = U.transpose(-1, -2)
-        outs = tuple((U * _fmulti(k, L).unsqueeze(-2)) @ Ut for k in kinds)
-        ctx.kinds, ctx.fast = kinds, _FAST_DD
+        ctx.kinds, ctx.fast = kinds, _fast_now()
         ctx.save_for_backward(L, U)
-        return outs
+        return tuple(o.reshape(X.shape) for o in outs)
 
     @staticmethod
     def backward(ctx, *grads):
         L, U = ctx.saved_tensors
-        Ut = U.transpose(-1, -2)
-        acc = None
-        for kind, G in zip(ctx.kinds, grads):
-            if G is None:
-                continue
-            term = _loewner_multi(L, kind, ctx.fast) * sym(Ut @ G @ U)
-            acc = term if acc is None else acc + term
-        if acc is None:
+        fast = ctx.fast
+        kinds = [k for k, G in zip(ctx.kinds, grads) if G is not None]
+        Gs = [_flat(G) for G in grads if G is not None]
+        if not Gs:
             return None, None, None
-        return U @ acc @ Ut, None, None
+        shape = next(G for G in grads if G is not None).shape
+
+        def work(Lc, Uc, *Gc):
+            return (_dk(Uc, [(_loewner_multi(Lc, k, fast), g) for k, g in zip(kinds, Gc)]),)
+
+        (dX,) = _map_rows(work, L, U, *Gs)
+        return dX.reshape(shape), None, None
 
 
 _MULTI_KINDS = ("log", "exp", "sqrt", "invsqrt", "sqrtexp", "invsqrtexp")
@@ -428,7 +537,7 @@ def spectral_functions(X: torch.Tensor, kinds, check: bool = True) -> tuple:
         raise ValueError(f"spectral_functions: unknown kinds {bad}; choose from {list(_MULTI_KINDS)}")
     _check_shape(X, "spectral_functions")
     pd_name = None
-    if check and _CHECKS:
+    if check and checks_enabled():
         check_symmetric(X, "spectral_functions")
         if not all(k in ("exp", "sqrtexp", "invsqrtexp") for k in kinds):
             pd_name = "spectral_functions"
@@ -439,7 +548,7 @@ def _apply(X: torch.Tensor, kind: str, p: float, check: bool, name: str, needs_p
     pd_name = None
     if needs_pd:
         _check_shape(X, name)
-        if check and _CHECKS:
+        if check and checks_enabled():
             check_symmetric(X, name)
             pd_name = name
     else:
@@ -471,7 +580,7 @@ def sqrtm_invsqrtm(X: torch.Tensor, check: bool = True):
     """(X^{1/2}, X^{-1/2}) of SPD matrices from a single eigendecomposition."""
     _check_shape(X, "sqrtm_invsqrtm")
     pd_name = None
-    if check and _CHECKS:
+    if check and checks_enabled():
         check_symmetric(X, "sqrtm_invsqrtm")
         pd_name = "sqrtm_invsqrtm"
     return _SqrtInvSqrt.apply(X, pd_name)

@@ -117,7 +117,7 @@ def _move_weights(X: torch.Tensor, weights, dim: int) -> torch.Tensor:
     K = X.shape[dim]
     if w.dim() == 0 or w.shape[-1] != K:
         raise ValueError(f"frechet_mean: weights of shape {tuple(w.shape)} do not match {K} matrices")
-    if F._CHECKS and not bool(torch.isfinite(w).all()):
+    if F.checks_enabled() and not bool(torch.isfinite(w).all()):
         raise ValueError("frechet_mean: weights contain NaN or Inf")
     w = w / w.sum(dim=-1, keepdim=True)
     # weights given as (..., K) with leading dims matching X.shape[:dim] (w.dim() >= 1 here)
