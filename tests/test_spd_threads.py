@@ -18,7 +18,7 @@ from helpers_spd import rand_spd, rand_sym
 
 torch.set_num_threads(1)
 
-N = 2 * F._EIGH_MIN_CHUNK + 3  # large enough to be split into two chunks
+N = 2 * F._EIGH_MIN_CHUNK + 3  # 10x10 matrices: enough work for two chunks (see functional._chunks)
 
 
 def _count_eigh(monkeypatch):
@@ -48,8 +48,8 @@ CASES = [
 @pytest.mark.parametrize("name,fn,spd", CASES, ids=[c[0] for c in CASES])
 def test_two_workers_equal_one_worker_forward_and_backward(name, fn, spd, monkeypatch):
     g = torch.Generator().manual_seed(0)
-    X = rand_spd(N, n=6, cond=30.0, gen=g) if spd else rand_sym(N, n=6)
-    X = X.reshape(1, N, 6, 6)  # leading dims are flattened into the rows that are split
+    X = rand_spd(N, n=10, cond=30.0, gen=g) if spd else rand_sym(N, n=10)
+    X = X.reshape(1, N, 10, 10)  # leading dims are flattened into the rows that are split
     out = {}
     for w in (1, 2):
         Xr = X.clone().requires_grad_()
@@ -77,7 +77,7 @@ def test_small_batches_and_recorded_graphs_stay_inline(monkeypatch):
         F.logm(X, check=False)  # below two chunks' worth: not split
         assert calls == [F._EIGH_MIN_CHUNK]
     # double backward (create_graph) records the backward's ops: it runs inline and stays differentiable
-    Xb = rand_spd(N, n=4, gen=torch.Generator().manual_seed(2)).requires_grad_()
+    Xb = rand_spd(N, n=10, gen=torch.Generator().manual_seed(2)).requires_grad_()
     with F.eigh_workers(2):
         (g1,) = torch.autograd.grad(F.logm(Xb, check=False).pow(2).sum(), Xb, create_graph=True)
         (g2,) = torch.autograd.grad(g1.sum(), Xb)
@@ -85,7 +85,7 @@ def test_small_batches_and_recorded_graphs_stay_inline(monkeypatch):
 
 
 def test_errors_in_a_worker_chunk_reach_the_caller():
-    X = rand_spd(N, n=4, gen=torch.Generator().manual_seed(3))
+    X = rand_spd(N, n=10, gen=torch.Generator().manual_seed(3))
     X[-1] = float("nan")  # last chunk runs in the worker thread
     with F.eigh_workers(2), pytest.raises((ValueError, RuntimeError, torch.linalg.LinAlgError)):
         F.logm(X)  # checked call: NaN is reported, from the check or from LAPACK
@@ -147,3 +147,19 @@ def test_search_with_two_threads_matches_one_thread():
     for k in ("normal", "reduce"):
         torch.testing.assert_close(torch.tensor(r1["arch_weights"][k]), torch.tensor(r2["arch_weights"][k]),
                                    rtol=1e-9, atol=1e-12)
+
+
+def test_frozen_running_stats_skips_only_the_running_mean_update():
+    from spdnas.spd import SPDBatchNorm
+    from spdnas.spd.modules import frozen_running_stats
+
+    torch.manual_seed(0)
+    bn = SPDBatchNorm(4, 2).double()
+    X = rand_spd(6, 2, n=4, cond=5.0, gen=torch.Generator().manual_seed(6))
+    rm0 = bn.running_mean.clone()
+    with frozen_running_stats():
+        Y_frozen = bn(X)
+    assert torch.equal(bn.running_mean, rm0)
+    Y = bn(X)  # same normalisation with batch statistics, and now the running mean moves
+    torch.testing.assert_close(Y_frozen, Y, rtol=0, atol=0)
+    assert not torch.allclose(bn.running_mean, rm0)

@@ -31,6 +31,7 @@ import torch.nn.functional as tF
 from torch.func import functional_call
 
 from ..spd import functional as F
+from ..spd.modules import frozen_running_stats
 from ..spd.optim import riemannian_optimizer
 from ..train import (as_tensors, batches, evaluate, fit, load_checkpoint, num_threads, rng_state, save_checkpoint,
                      set_rng_state, write_json, _progress)
@@ -195,7 +196,8 @@ class Architect:
         params = dict(zip(self.names, weights))
         params.update(zip(self.model.ARCH_NAMES, alphas))
         params.update({n: b.clone() for n, b in self.model.named_buffers()})
-        return tF.cross_entropy(functional_call(self.model if model is None else model, params, (x,)), y)
+        with frozen_running_stats():  # the cloned statistics are discarded: skip their updates
+            return tF.cross_entropy(functional_call(self.model if model is None else model, params, (x,)), y)
 
     def _rgrad(self, man, p, g):
         return man.egrad2rgrad(p, g) if man is not None else g

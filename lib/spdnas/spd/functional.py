@@ -53,7 +53,8 @@ _CHECKS = True
 _FAST_DD = False
 _EIGH_WORKERS = 1
 _EIGH_POOL = None
-_EIGH_MIN_CHUNK = 64  # matrices per worker below which splitting does not pay
+_EIGH_MIN_CHUNK = 64  # 10x10 matrices per worker below which splitting does not pay
+_CHUNK_MIN_WORK = _EIGH_MIN_CHUNK * 10 ** 3  # the same in units of n^3 (eigh cost grows like n^3)
 
 
 class _ThreadSettings(threading.local):
@@ -157,11 +158,12 @@ def use_settings(settings: dict):
         _LOCAL.checks, _LOCAL.fast, _LOCAL.workers = old
 
 
-def _chunks(count: int, device) -> int:
-    """Number of thread chunks for a batch of ``count`` matrices (1 = run inline)."""
+def _chunks(count: int, n: int, device) -> int:
+    """Number of thread chunks for a batch of ``count`` n×n matrices (1 = run inline): each chunk
+    must hold at least the work of 64 decompositions of 10×10 (e.g. 8 of 20×20, 1 of 40×40)."""
     if device.type != "cpu" or torch.is_grad_enabled():
         return 1
-    return max(1, min(_workers(), count // _EIGH_MIN_CHUNK))
+    return max(1, min(_workers(), count, count * n ** 3 // _CHUNK_MIN_WORK))
 
 
 def _call_no_grad(fn, args):
@@ -176,7 +178,7 @@ def _map_rows(fn, *tensors):
     tensors with the same rows, which are concatenated. Runs inline for small batches, on CUDA,
     with one worker, or while gradients are being recorded.
     """
-    parts = _chunks(tensors[0].shape[0], tensors[0].device)
+    parts = _chunks(tensors[0].shape[0], tensors[0].shape[-1], tensors[0].device)
     if parts <= 1:
         return fn(*tensors)
     split = [torch.tensor_split(t, parts) for t in tensors]

@@ -7,6 +7,9 @@ channel). Stiefel weights and SPD biases are geoopt ``ManifoldParameter``s; use
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import geoopt
 import torch
 import torch.nn as nn
@@ -26,6 +29,7 @@ __all__ = [
     "SPDPool2d",
     "SkipReduced",
     "stiefel_init",
+    "frozen_running_stats",
 ]
 
 
@@ -136,6 +140,26 @@ class VecUpper(nn.Module):
         return F.vec_upper(X).flatten(1)
 
 
+class _Stats(threading.local):
+    frozen = False
+
+
+_STATS = _Stats()
+
+
+@contextlib.contextmanager
+def frozen_running_stats():
+    """In the current thread, training-mode :class:`SPDBatchNorm` layers normalise with batch
+    statistics as usual but skip the running-mean update (e.g. for passes whose buffers are thrown
+    away, like the architecture passes of a bilevel search)."""
+    old = _STATS.frozen
+    _STATS.frozen = True
+    try:
+        yield
+    finally:
+        _STATS.frozen = old
+
+
 class SPDBatchNorm(nn.Module):
     """Riemannian batch normalisation (Brooks et al. 2019).
 
@@ -166,10 +190,11 @@ class SPDBatchNorm(nn.Module):
                 raise ValueError("SPDBatchNorm: empty batch")
             mean = G.frechet_mean(X4, dim=0, iters=self.karcher_iters, init="arithmetic", check=False,
                                   detach=self.detach_mean)
-            with torch.no_grad():
-                rm = self.running_mean.to(X4.dtype)
-                new = G.geodesic(rm, mean.detach(), self.momentum, check=False)
-                self.running_mean.copy_(new.to(self.running_mean.dtype))
+            if not _STATS.frozen:
+                with torch.no_grad():
+                    rm = self.running_mean.to(X4.dtype)
+                    new = G.geodesic(rm, mean.detach(), self.momentum, check=False)
+                    self.running_mean.copy_(new.to(self.running_mean.dtype))
         else:
             mean = self.running_mean.to(X4.dtype)
         Si = F.invsqrtm(mean, check=False)
