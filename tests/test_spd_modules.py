@@ -196,3 +196,19 @@ def test_models_train_and_count_params(cls):
 def test_bad_inputs(call, msg):
     with pytest.raises(ValueError, match=msg):
         call()
+
+
+def test_spdnetbn_detach_mean_same_forward_no_gradient_through_the_batch_mean():
+    import spdnas.spd as S
+
+    g = torch.Generator().manual_seed(11)
+    A = torch.randn(6, 5, 5, dtype=torch.float64, generator=g)
+    X = A @ A.transpose(-1, -2) + 0.5 * torch.eye(5, dtype=torch.float64)
+    torch.manual_seed(0)
+    full = S.SPDNetBN([5, 4, 3], 2).double()
+    torch.manual_seed(0)
+    det = S.SPDNetBN([5, 4, 3], 2, detach_mean=True).double()
+    assert all(m.detach_mean for m in det.modules() if isinstance(m, S.SPDBatchNorm))
+    torch.testing.assert_close(full(X), det(X), rtol=0, atol=0)
+    gw = [torch.autograd.grad(m(X).pow(2).sum(), m.features[0].weight)[0] for m in (full, det)]
+    assert not torch.allclose(gw[0], gw[1])  # the batch mean depends on W: its gradient term is dropped

@@ -22,10 +22,12 @@ class SPDNet(nn.Module):
         eps: ReEig threshold.
         batchnorm: insert SPDBatchNorm after every BiMap (SPDNetBN).
         in_channels: channels of the input SPD tensor (1 for (B, n, n) inputs).
+        bn_momentum, detach_mean: :class:`SPDBatchNorm` settings (``detach_mean=True``: no gradient
+            through the batch Karcher mean, as in spd-learn's SPDBatchNormMean).
     """
 
     def __init__(self, dims: Sequence[int], num_classes: int, eps: float = 1e-4, batchnorm: bool = False,
-                 in_channels: int = 1, bn_momentum: float = 0.1):
+                 in_channels: int = 1, bn_momentum: float = 0.1, detach_mean: bool = False):
         super().__init__()
         dims = [int(d) for d in dims]
         if len(dims) < 2:
@@ -40,7 +42,7 @@ class SPDNet(nn.Module):
         for i, (a, b) in enumerate(zip(dims, dims[1:])):
             layers.append(BiMap(a, b, in_channels if i == 0 else 1, 1))
             if batchnorm:
-                layers.append(SPDBatchNorm(b, 1, momentum=bn_momentum))
+                layers.append(SPDBatchNorm(b, 1, momentum=bn_momentum, detach_mean=detach_mean))
             if i < len(dims) - 2:
                 layers.append(ReEig(eps))
         self.features = nn.Sequential(*layers)
@@ -76,6 +78,6 @@ class SPDNetBN(SPDNet):
     """SPDNet with Riemannian batch normalisation after every BiMap (Brooks et al. 2019)."""
 
     def __init__(self, dims: Sequence[int], num_classes: int, eps: float = 1e-4, in_channels: int = 1,
-                 bn_momentum: float = 0.1):
+                 bn_momentum: float = 0.1, detach_mean: bool = False):
         super().__init__(dims, num_classes, eps=eps, batchnorm=True, in_channels=in_channels,
-                         bn_momentum=bn_momentum)
+                         bn_momentum=bn_momentum, detach_mean=detach_mean)
