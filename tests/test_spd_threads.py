@@ -163,3 +163,21 @@ def test_frozen_running_stats_skips_only_the_running_mean_update():
     Y = bn(X)  # same normalisation with batch statistics, and now the running mean moves
     torch.testing.assert_close(Y_frozen, Y, rtol=0, atol=0)
     assert not torch.allclose(bn.running_mean, rm0)
+
+
+def test_forked_child_gets_a_working_pool():
+    import multiprocessing as mp
+
+    with F.eigh_workers(2):
+        F.logm(rand_spd(N, n=10, gen=torch.Generator().manual_seed(9)), check=False)  # pool now exists
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        ok = pool.apply_async(_child_logm).get(timeout=60)  # a hang here would mean a dead pool
+    assert ok
+
+
+def _child_logm():
+    with F.eigh_workers(2):
+        X = rand_spd(N, n=10, gen=torch.Generator().manual_seed(10))
+        Y = F.logm(X, check=False)
+    return bool(torch.isfinite(Y).all())

@@ -10,8 +10,10 @@ virtual step (eq. 9–10):
     w^± = R_w(±ε v),  v = P_w(grad_{w'} L_val(w', α)),  ε = 0.01 / ‖v‖
 
 (P_w: projection onto T_w as vector transport). All architecture passes run through
-``torch.func.functional_call`` with cloned buffers, so batch-norm running statistics only ever see
-training batches of the weight step, and the model parameters are never modified in place.
+``torch.func.functional_call`` with cloned buffers (and skip the running-mean updates, which would
+be discarded), so batch-norm running statistics only ever see training batches of the weight step,
+and the model parameters are never modified in place. That makes the two Hessian-vector passes
+independent: with ``threads`` ≥ 2 they run concurrently, with the serial result.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import contextlib
 import copy
 import json
 import math
+import os
 import time
 import warnings
 from pathlib import Path
@@ -257,17 +260,17 @@ class Architect:
         if settings["workers"] < 2 or xt.device.type != "cpu":
             return (_grad(self.loss(Wp, alphas, xt, yt), alphas),
                     _grad(self.loss(Wm, alphas, xt, yt), alphas))
-        if self._pool is None:
+        if self._pool is None or self._pool[0] != os.getpid():  # (a forked child needs its own thread)
             from concurrent.futures import ThreadPoolExecutor
 
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spdnas-architect")
+            self._pool = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="spdnas-architect"))
         one, shadow = dict(settings, workers=1), self.shadow()
 
         def minus():
             with F.use_settings(one):
                 return _grad(self.loss(Wm, alphas, xt, yt, model=shadow), alphas)
 
-        fut = self._pool.submit(minus)
+        fut = self._pool[1].submit(minus)
         try:
             with F.use_settings(one):
                 gp = _grad(self.loss(Wp, alphas, xt, yt), alphas)

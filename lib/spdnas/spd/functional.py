@@ -14,12 +14,17 @@ host synchronisation, so the same code runs on CUDA. Plain autograd through ``ei
 Input checks: shapes are always checked (free). Value checks (finite, symmetric, positive
 definite) need a host sync; they run when ``check=True`` (the default of the public functions)
 and can be switched off globally with :func:`set_checks` or locally with :func:`checks`.
+
+Threads: :func:`eigh_workers` splits large CPU batches over worker threads (same values). The
+context managers (:func:`checks`, :func:`fast_divided_differences`, :func:`eigh_workers`) act on
+the calling thread only; :func:`thread_settings` / :func:`use_settings` hand them to another thread.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import os
 import threading
 
 import torch
@@ -30,6 +35,9 @@ __all__ = [
     "check_spd",
     "set_checks",
     "checks",
+    "checks_enabled",
+    "thread_settings",
+    "use_settings",
     "set_eigh_workers",
     "eigh_workers",
     "set_fast_divided_differences",
@@ -102,6 +110,16 @@ def _ensure_pool(n: int) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         _EIGH_POOL = ThreadPoolExecutor(max_workers=n - 1, thread_name_prefix="spdnas-eigh")
+
+
+def _forget_pool_in_child() -> None:
+    # a forked child inherits the executor object but not its threads: work submitted to it would
+    # never run, so the child starts a fresh pool on first use
+    global _EIGH_POOL
+    _EIGH_POOL = None
+
+
+os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
 def _check_workers(n, name):
@@ -181,6 +199,7 @@ def _map_rows(fn, *tensors):
     parts = _chunks(tensors[0].shape[0], tensors[0].shape[-1], tensors[0].device)
     if parts <= 1:
         return fn(*tensors)
+    _ensure_pool(parts)
     split = [torch.tensor_split(t, parts) for t in tensors]
     futures = [_EIGH_POOL.submit(_call_no_grad, fn, [c[i] for c in split]) for i in range(1, parts)]
     try:
