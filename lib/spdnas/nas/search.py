@@ -22,7 +22,6 @@ import contextlib
 import copy
 import json
 import math
-import os
 import time
 import warnings
 from pathlib import Path
@@ -182,7 +181,7 @@ class Architect:
         self.optimizer = torch.optim.Adam(model.arch_parameters(), lr=lr, betas=tuple(betas),
                                           weight_decay=weight_decay)
         self.names = [n for n, _ in model.named_weights()]
-        self._pool = self._shadow = None
+        self._shadow = None
         self.manifolds = [_manifold(p) for _, p in model.named_weights()]
 
     def shadow(self):
@@ -256,26 +255,12 @@ class Architect:
         the concurrent result is identical to the serial one; the second thread calls a structural
         copy of the model because ``functional_call`` swaps a module's tensors while it runs.
         """
-        settings = F.thread_settings()
-        if settings["workers"] < 2 or xt.device.type != "cpu":
+        if F.thread_settings()["workers"] < 2 or xt.device.type != "cpu":
             return (_grad(self.loss(Wp, alphas, xt, yt), alphas),
                     _grad(self.loss(Wm, alphas, xt, yt), alphas))
-        if self._pool is None or self._pool[0] != os.getpid():  # (a forked child needs its own thread)
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="spdnas-architect"))
-        one, shadow = dict(settings, workers=1), self.shadow()
-
-        def minus():
-            with F.use_settings(one):
-                return _grad(self.loss(Wm, alphas, xt, yt, model=shadow), alphas)
-
-        fut = self._pool[1].submit(minus)
-        try:
-            with F.use_settings(one):
-                gp = _grad(self.loss(Wp, alphas, xt, yt), alphas)
-        finally:
-            gm = fut.result()
+        shadow = self.shadow()
+        gp, gm = F.run_concurrently([lambda: _grad(self.loss(Wp, alphas, xt, yt), alphas),
+                                     lambda: _grad(self.loss(Wm, alphas, xt, yt, model=shadow), alphas)])
         return gp, gm
 
     def step(self, xt, yt, xv, yv, eta):

@@ -17,12 +17,14 @@ and can be switched off globally with :func:`set_checks` or locally with :func:`
 
 Threads: :func:`eigh_workers` splits large CPU batches over worker threads (same values). The
 context managers (:func:`checks`, :func:`fast_divided_differences`, :func:`eigh_workers`) act on
-the calling thread only; :func:`thread_settings` / :func:`use_settings` hand them to another thread.
+the calling thread only; :func:`thread_settings` / :func:`use_settings` hand them to another thread, and
+:func:`run_concurrently` runs independent callables in the worker threads with them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import threading
@@ -38,6 +40,7 @@ __all__ = [
     "checks_enabled",
     "thread_settings",
     "use_settings",
+    "run_concurrently",
     "set_eigh_workers",
     "eigh_workers",
     "set_fast_divided_differences",
@@ -139,14 +142,12 @@ def set_eigh_workers(n: int) -> None:
     global _EIGH_WORKERS
     _check_workers(n, "set_eigh_workers")
     _EIGH_WORKERS = n
-    _ensure_pool(n)
 
 
 @contextlib.contextmanager
 def eigh_workers(n: int):
     """Use n spectral worker threads in the current thread for the duration of the block."""
     _check_workers(n, "eigh_workers")
-    _ensure_pool(n)
     old = _LOCAL.workers
     _LOCAL.workers = n
     try:
@@ -189,6 +190,33 @@ def _call_no_grad(fn, args):
         return fn(*args)
 
 
+def _fan_out(calls) -> list:
+    """Run zero-argument callables at the same time: the first in the calling thread, the others in
+    the worker pool (created on first use, and anew in a forked child); results in order."""
+    _ensure_pool(len(calls))
+    futures = [_EIGH_POOL.submit(c) for c in calls[1:]]
+    try:
+        first = calls[0]()
+    finally:
+        rest = [f.result() for f in futures]
+    return [first, *rest]
+
+
+def run_concurrently(calls) -> list:
+    """Run zero-argument callables concurrently in the spectral worker threads, each with the
+    caller's settings (:func:`thread_settings`) but one worker, so they do not split their batches
+    further; results in the order of ``calls``. Use it for independent passes of a model."""
+    settings = dict(thread_settings(), workers=1)
+
+    def with_settings(call):
+        def run():
+            with use_settings(settings):
+                return call()
+        return run
+
+    return _fan_out([with_settings(c) for c in calls])
+
+
 def _map_rows(fn, *tensors):
     """``fn(*tensors)`` computed over row chunks (dim 0) in the spectral worker threads.
 
@@ -199,14 +227,9 @@ def _map_rows(fn, *tensors):
     parts = _chunks(tensors[0].shape[0], tensors[0].shape[-1], tensors[0].device)
     if parts <= 1:
         return fn(*tensors)
-    _ensure_pool(parts)
     split = [torch.tensor_split(t, parts) for t in tensors]
-    futures = [_EIGH_POOL.submit(_call_no_grad, fn, [c[i] for c in split]) for i in range(1, parts)]
-    try:
-        first = fn(*[c[0] for c in split])
-    finally:
-        rest = [f.result() for f in futures]
-    return tuple(torch.cat([r[j] for r in (first, *rest)]) for j in range(len(first)))
+    res = _fan_out([functools.partial(_call_no_grad, fn, [c[i] for c in split]) for i in range(parts)])
+    return tuple(torch.cat([r[j] for r in res]) for j in range(len(res[0])))
 
 
 def sym(X: torch.Tensor) -> torch.Tensor:
