@@ -181,3 +181,13 @@ def _child_logm():
         X = rand_spd(N, n=10, gen=torch.Generator().manual_seed(10))
         Y = F.logm(X, check=False)
     return bool(torch.isfinite(Y).all())
+
+
+def test_run_concurrently_hands_over_settings_and_checks_its_input():
+    with F.checks(False), F.eigh_workers(2):
+        seen = F.run_concurrently([F.thread_settings, F.thread_settings, lambda: threading.current_thread().name])
+    assert seen[0] == seen[1] == {"checks": False, "fast": False, "workers": 1}
+    assert seen[2].startswith("spdnas-eigh")  # the last call ran in a worker thread
+    for bad in ([], [1, 2]):
+        with pytest.raises(ValueError, match="zero-argument callables"):
+            F.run_concurrently(bad)

@@ -206,6 +206,9 @@ def run_concurrently(calls) -> list:
     """Run zero-argument callables concurrently in the spectral worker threads, each with the
     caller's settings (:func:`thread_settings`) but one worker, so they do not split their batches
     further; results in the order of ``calls``. Use it for independent passes of a model."""
+    calls = list(calls)
+    if not calls or not all(callable(c) for c in calls):
+        raise ValueError("run_concurrently: calls must be a non-empty sequence of zero-argument callables")
     settings = dict(thread_settings(), workers=1)
 
     def with_settings(call):
