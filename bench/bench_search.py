@@ -1,6 +1,6 @@
 """Per-step time of the SPDNetNAS search: this package's batched supernet vs the official approach.
 
-    python bench/bench_search.py [--batch 30] [--repeats 5] [--threads 1 2] [--out metrics/bench_search.json]
+    python bench/bench_search.py [--batch 30] [--repeats 5] [--threads 1 2] [--backends auto torch] [--out FILE]
 
 "Official approach" is a minimal re-implementation, inside this file, of how the official code
 (rheasukthanker/SPDNetNAS) evaluates the same RADAR supernet (20x20 -> 10x10, cells reduce/normal
@@ -12,12 +12,15 @@ is not installed). Its DARTS step times are counted in forward+backward passes: 
 passes, weight step). Our steps are measured end to end (Architect.step + weight step), in
 float64 and float32.
 
-Times are wall-clock medians; the thread budgets (``--threads``: t spectral worker threads, and for
-t > 1 the two Hessian-vector passes of a second-order step run concurrently, as ``spdnas.nas.search``
-does with its default ``threads=2``) are measured interleaved round by round, so load drifting on a
-shared machine hits them alike. The table also
+Times are wall-clock medians; the configurations — thread budgets (``--threads``: t spectral worker
+threads, and for t > 1 the two Hessian-vector passes of a second-order step run concurrently, as
+``spdnas.nas.search`` does with its default ``threads=2``) times eigensolvers (``--backends``: 'auto',
+the compiled small-matrix kernel of ``spdnas.spd.small_eigh``, and 'torch', LAPACK through
+``torch.linalg.eigh``) — are measured interleaved round by round, so load drifting on a shared
+machine hits them alike. The table also
 gives eigendecompositions (SVDs for the official style) per forward pass and the eigh floor:
-matrices per pass x the per-matrix LAPACK time measured in the same run.
+matrices per pass x the per-matrix eigensolver time (of the configuration's backend) measured in
+the same run.
 """
 
 from __future__ import annotations
@@ -269,13 +272,15 @@ def timed(fn, repeats, clock):
     return statistics.median(ts), min(ts)
 
 
-def eigh_unit_times(dtype, clock, repeats=5):
-    """Per-matrix batched LAPACK eigh time (s) for 10x10 and 20x20 SPD matrices."""
+def eigh_unit_times(dtype, clock, backend="torch", repeats=5):
+    """Per-matrix batched eigh time (s) for 10x10 and 20x20 SPD matrices: LAPACK through
+    ``torch.linalg.eigh`` (backend 'torch') or the eigensolver the spectral functions use ('auto')."""
     out = {}
     for n, N in ((10, 2000), (20, 300)):
         A = torch.randn(N, n, 2 * n, dtype=torch.float64)
         X = (A @ A.transpose(-1, -2) / (2 * n)).to(dtype)
-        out[n] = timed(lambda: torch.linalg.eigh(X), repeats, clock)[0] / N
+        with SF.eigh_backend(backend):
+            out[n] = timed(lambda: SF._eigh(X), repeats, clock)[0] / N
     return out
 
 
@@ -286,6 +291,8 @@ def main(argv=None):
     ap.add_argument("--official-repeats", type=int, default=1)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2],
                     help="spectral worker threads of our supernet, one measurement each (intra-op: 1, as the search)")
+    ap.add_argument("--backends", nargs="+", default=list(SF.EIGH_BACKENDS), choices=SF.EIGH_BACKENDS,
+                    help="eigensolvers of our supernet ('auto': compiled kernel for small matrices, 'torch': LAPACK)")
     ap.add_argument("--skip-official", action="store_true", help="only measure this package's supernet")
     ap.add_argument("--out", default=None)
     a = ap.parse_args(argv)
@@ -295,7 +302,8 @@ def main(argv=None):
     X, y = radar_like(2 * a.batch)
     xt, yt, xv, yv = X[:a.batch], y[:a.batch], X[a.batch:], y[a.batch:]
     steps = (1500 // 30) * 20  # RADAR protocol: 1500 training samples, batch 30, 20 search epochs
-    res = {"batch": a.batch, "threads": a.threads, "repeats": a.repeats, "clock": "perf_counter",
+    configs = [(t, b) for t in a.threads for b in a.backends]
+    res = {"batch": a.batch, "threads": a.threads, "backends": a.backends, "repeats": a.repeats, "clock": "perf_counter",
            "load_average_start": os.getloadavg()[0], "ours": {}}
 
     models = {}
@@ -323,31 +331,32 @@ def main(argv=None):
                 weight_step(net, opt, xt_, yt, 5.0)
 
         jobs = {"pass": our_pass, "first_order_step": lambda: our_step(1), "second_order_step": lambda: our_step(2)}
-        # thread budgets interleaved round by round, so drifting machine load hits them alike
-        times = {t: {k: [] for k in jobs} for t in a.threads}
-        for t in a.threads:
-            with SF.eigh_workers(t):
+        # configurations (thread budget, eigensolver) interleaved round by round, so drifting
+        # machine load hits them alike
+        times = {c: {k: [] for k in jobs} for c in configs}
+        for t, b in configs:
+            with SF.eigh_workers(t), SF.eigh_backend(b):
                 for fn in jobs.values():
-                    fn()  # warm-up
+                    fn()  # warm-up (also compiles the eigensolver kernel)
         for _ in range(a.repeats):
-            for t in a.threads:
-                with SF.eigh_workers(t):
+            for t, b in configs:
+                with SF.eigh_workers(t), SF.eigh_backend(b):
                     for k, fn in jobs.items():
                         t0 = time.perf_counter()
                         fn()
-                        times[t][k].append(time.perf_counter() - t0)
-        unit = eigh_unit_times(dt, time.perf_counter)
-        with count_eigh() as ce:
+                        times[(t, b)][k].append(time.perf_counter() - t0)
+        with count_eigh() as ce, SF.eigh_backend("torch"):  # every decomposition through torch.linalg.eigh
             our_pass()
         per_pass = ce.summary()
-        floor = sum(v["matrices"] * unit[int(k.split("x")[0])] for k, v in per_pass.items())
-        for t in a.threads:
+        for t, b in configs:
+            unit = eigh_unit_times(dt, time.perf_counter, b)
+            floor = sum(v["matrices"] * unit[int(k.split("x")[0])] for k, v in per_pass.items())
             r = {"eigh_per_pass": per_pass, "eigh_unit_s": {f"{n}x{n}": u for n, u in unit.items()},
                  "eigh_floor_pass_s": floor, "eigh_floor_second_order_step_s": 5 * floor}
-            for k, v in times[t].items():
+            for k, v in times[(t, b)].items():
                 r[f"{k}_s"], r[f"{k}_min_s"] = statistics.median(v), min(v)
             r["radar_full_search_projection_min"] = steps * r["second_order_step_s"] / 60
-            res["ours"][f"{dtype}/{t}t"] = r
+            res["ours"][f"{dtype}/{t}t/{b}"] = r
 
     # float32 accuracy: second-order α-gradients at identical weights vs float64
     g = {}

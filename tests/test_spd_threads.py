@@ -23,13 +23,13 @@ N = 2 * F._EIGH_MIN_CHUNK + 3  # 10x10 matrices: enough work for two chunks (see
 
 def _count_eigh(monkeypatch):
     calls = []
-    orig = torch.linalg.eigh
+    orig = F._eigh
 
-    def counting(X, *a, **k):
+    def counting(X):
         calls.append(X.shape[0])
-        return orig(X, *a, **k)
+        return orig(X)
 
-    monkeypatch.setattr(torch.linalg, "eigh", counting)
+    monkeypatch.setattr(F, "_eigh", counting)
     return calls
 
 
@@ -93,7 +93,7 @@ def test_errors_in_a_worker_chunk_reach_the_caller():
 
 def test_settings_are_thread_local_and_can_be_handed_over():
     seen = {}
-    with F.checks(False), F.fast_divided_differences(True), F.eigh_workers(2):
+    with F.checks(False), F.fast_divided_differences(True), F.eigh_workers(2), F.eigh_backend("torch"):
         mine = F.thread_settings()
 
         def other():
@@ -105,12 +105,16 @@ def test_settings_are_thread_local_and_can_be_handed_over():
         t = threading.Thread(target=other)
         t.start()
         t.join()
-    assert mine == {"checks": False, "fast": True, "workers": 2}
-    assert seen["plain"] == {"checks": True, "fast": False, "workers": 1}  # the global defaults
+    assert mine == {"checks": False, "fast": True, "workers": 2, "backend": "torch"}
+    defaults = {"checks": True, "fast": False, "workers": 1, "backend": "auto"}
+    assert seen["plain"] == defaults  # the global defaults
     assert seen["handed"] == mine and seen["after"] == seen["plain"]
-    assert F.thread_settings() == {"checks": True, "fast": False, "workers": 1}
+    assert F.thread_settings() == defaults
     with pytest.raises(ValueError, match="positive int"):
         with F.eigh_workers(0):
+            pass
+    with pytest.raises(ValueError, match="unknown eigensolver backend 'lapack'"):
+        with F.eigh_backend("lapack"):
             pass
 
 
@@ -184,9 +188,9 @@ def _child_logm():
 
 
 def test_run_concurrently_hands_over_settings_and_checks_its_input():
-    with F.checks(False), F.eigh_workers(2):
+    with F.checks(False), F.eigh_workers(2), F.eigh_backend("torch"):
         seen = F.run_concurrently([F.thread_settings, F.thread_settings, lambda: threading.current_thread().name])
-    assert seen[0] == seen[1] == {"checks": False, "fast": False, "workers": 1}
+    assert seen[0] == seen[1] == {"checks": False, "fast": False, "workers": 1, "backend": "torch"}
     assert seen[2].startswith("spdnas-eigh")  # the last call ran in a worker thread
     for bad in ([], [1, 2]):
         with pytest.raises(ValueError, match="zero-argument callables"):

@@ -15,9 +15,14 @@ Input checks: shapes are always checked (free). Value checks (finite, symmetric,
 definite) need a host sync; they run when ``check=True`` (the default of the public functions)
 and can be switched off globally with :func:`set_checks` or locally with :func:`checks`.
 
+Eigensolver: on the CPU, matrices up to 24×24 are decomposed by a compiled batched kernel
+(:mod:`spdnas.spd.small_eigh`, numba; about twice as fast as torch's loop of LAPACK calls), larger
+ones and every other device by ``torch.linalg.eigh``; :func:`eigh_backend` ('auto' or 'torch')
+chooses, and the environment variable ``SPDNAS_EIGH=torch`` sets the global default.
+
 Threads: :func:`eigh_workers` splits large CPU batches over worker threads (same values). The
-context managers (:func:`checks`, :func:`fast_divided_differences`, :func:`eigh_workers`) act on
-the calling thread only; :func:`thread_settings` / :func:`use_settings` hand them to another thread, and
+context managers (:func:`checks`, :func:`fast_divided_differences`, :func:`eigh_workers`,
+:func:`eigh_backend`) act on the calling thread only; :func:`thread_settings` / :func:`use_settings` hand them to another thread, and
 :func:`run_concurrently` runs independent callables in the worker threads with them.
 """
 
@@ -31,6 +36,8 @@ import threading
 
 import torch
 
+from . import small_eigh
+
 __all__ = [
     "sym",
     "check_symmetric",
@@ -43,6 +50,9 @@ __all__ = [
     "run_concurrently",
     "set_eigh_workers",
     "eigh_workers",
+    "set_eigh_backend",
+    "eigh_backend",
+    "EIGH_BACKENDS",
     "set_fast_divided_differences",
     "fast_divided_differences",
     "eigh",
@@ -63,6 +73,8 @@ __all__ = [
 _CHECKS = True
 _FAST_DD = False
 _EIGH_WORKERS = 1
+EIGH_BACKENDS = ("auto", "torch")
+_EIGH_BACKEND = "auto"
 _EIGH_POOL = None
 _EIGH_MIN_CHUNK = 64  # 10x10 matrices per worker below which splitting does not pay
 _CHUNK_MIN_WORK = _EIGH_MIN_CHUNK * 10 ** 3  # the same in units of n^3 (eigh cost grows like n^3)
@@ -74,6 +86,7 @@ class _ThreadSettings(threading.local):
     checks = None
     fast = None
     workers = None
+    backend = None
 
 
 _LOCAL = _ThreadSettings()
@@ -156,25 +169,73 @@ def eigh_workers(n: int):
         _LOCAL.workers = old
 
 
+def _check_backend(name, where):
+    if name not in EIGH_BACKENDS:
+        raise ValueError(f"{where}: unknown eigensolver backend {name!r}; choose from {EIGH_BACKENDS}")
+
+
+def set_eigh_backend(name: str) -> None:
+    """Global eigensolver choice: 'auto' (compiled kernel for small CPU matrices when numba is
+    installed, else ``torch.linalg.eigh``) or 'torch' (always ``torch.linalg.eigh``)."""
+    global _EIGH_BACKEND
+    _check_backend(name, "set_eigh_backend")
+    _EIGH_BACKEND = name
+
+
+_env_backend = os.environ.get("SPDNAS_EIGH", "").strip()
+if _env_backend:
+    _check_backend(_env_backend, "environment variable SPDNAS_EIGH")
+    _EIGH_BACKEND = _env_backend
+
+
+@contextlib.contextmanager
+def eigh_backend(name: str):
+    """Use eigensolver backend ``name`` ('auto' or 'torch') in the current thread for the block."""
+    _check_backend(name, "eigh_backend")
+    old = _LOCAL.backend
+    _LOCAL.backend = name
+    try:
+        yield
+    finally:
+        _LOCAL.backend = old
+
+
+def _backend() -> str:
+    v = _LOCAL.backend
+    return _EIGH_BACKEND if v is None else v
+
+
+def _eigh(X: torch.Tensor):
+    """Eigendecomposition used by the spectral functions (lower triangle, no autograd needed)."""
+    if (X.device.type == "cpu" and X.shape[-1] <= small_eigh.MAX_N and X.dtype in (torch.float32, torch.float64)
+            and _backend() == "auto" and small_eigh.available()):
+        return small_eigh.eigh(X)
+    return torch.linalg.eigh(X)
+
+
 def thread_settings() -> dict:
-    """The current thread's effective settings (checks, fast divided differences, eigh workers).
+    """The current thread's effective settings (checks, fast divided differences, eigh workers,
+    eigensolver backend).
 
     Pass them to :func:`use_settings` in a worker thread so it computes as the caller would.
     """
     fast = _LOCAL.fast
-    return {"checks": checks_enabled(), "fast": _FAST_DD if fast is None else fast, "workers": _workers()}
+    return {"checks": checks_enabled(), "fast": _FAST_DD if fast is None else fast, "workers": _workers(),
+            "backend": _backend()}
 
 
 @contextlib.contextmanager
 def use_settings(settings: dict):
     """Apply settings from :func:`thread_settings` to the current thread for the block."""
-    old = (_LOCAL.checks, _LOCAL.fast, _LOCAL.workers)
-    _LOCAL.checks, _LOCAL.fast, _LOCAL.workers = (bool(settings["checks"]), bool(settings["fast"]),
-                                                  int(settings["workers"]))
+    backend = settings.get("backend", _backend())
+    _check_backend(backend, "use_settings")
+    old = (_LOCAL.checks, _LOCAL.fast, _LOCAL.workers, _LOCAL.backend)
+    _LOCAL.checks, _LOCAL.fast, _LOCAL.workers, _LOCAL.backend = (
+        bool(settings["checks"]), bool(settings["fast"]), int(settings["workers"]), backend)
     try:
         yield
     finally:
-        _LOCAL.checks, _LOCAL.fast, _LOCAL.workers = old
+        _LOCAL.checks, _LOCAL.fast, _LOCAL.workers, _LOCAL.backend = old
 
 
 def _chunks(count: int, n: int, device) -> int:
@@ -456,7 +517,7 @@ class _Spectral(torch.autograd.Function):
     def forward(ctx, X, kind, p, pd_name=None):
         # eigh reads the lower triangle only: inputs are symmetric (checked by the public API)
         def work(Xc):
-            L, U = torch.linalg.eigh(Xc)
+            L, U = _eigh(Xc)
             fL = _f(kind, L, p)
             return L, U, fL, _rebuild(U, fL)
 
@@ -485,7 +546,7 @@ class _SqrtInvSqrt(torch.autograd.Function):
     @staticmethod
     def forward(ctx, X, pd_name=None):
         def work(Xc):
-            L, U = torch.linalg.eigh(Xc)
+            L, U = _eigh(Xc)
             s = torch.sqrt(L)
             Ut = U.transpose(-1, -2)
             return L, U, (U * s.unsqueeze(-2)) @ Ut, (U / s.unsqueeze(-2)) @ Ut
@@ -518,7 +579,7 @@ class _MultiSpectral(torch.autograd.Function):
     @staticmethod
     def forward(ctx, X, kinds, pd_name=None):
         def work(Xc):
-            L, U = torch.linalg.eigh(Xc)
+            L, U = _eigh(Xc)
             return (L, U, *(_rebuild(U, _fmulti(k, L)) for k in kinds))
 
         L, U, *outs = _map_rows(work, _flat(X))
