@@ -99,3 +99,22 @@ def test_frechet_mean_inits_converge_to_the_same_point():
     torch.testing.assert_close(S.frechet_mean(X, dim=0, iters=0, init="arithmetic"), X.mean(0))
     with pytest.raises(ValueError, match="init"):
         S.frechet_mean(X, dim=0, init="median")
+
+
+def test_sandwich_feeds_spectral_functions_like_the_symmetrised_congruence():
+    """S X S without symmetrisation gives logm values and gradients equal (to round-off) to the
+    symmetrised congruence: the spectral functions read the lower triangle and return symmetric
+    gradients."""
+    g = torch.Generator().manual_seed(11)
+    X = rand_spd(20, n=6, gen=g)
+    P = rand_spd(20, n=6, gen=g)
+    Gout = rand_sym(20, n=6)
+    res = []
+    for f in (S.geometry.sandwich, S.geometry.congruence):
+        Xr, Pr = X.clone().requires_grad_(), P.clone().requires_grad_()
+        Si = S.invsqrtm(Pr)
+        Y = S.logm(f(Si, Xr))
+        res.append((Y.detach(), *torch.autograd.grad(Y, (Xr, Pr), Gout)))
+    torch.testing.assert_close(S.geometry.sandwich(P, X), P @ X @ P)
+    for a, b in zip(*res):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)

@@ -187,7 +187,7 @@ def karcher_mean(X: torch.Tensor, w: torch.Tensor, dim: int, iters: int = 1) -> 
     M = (wx * X).sum(dim)
     for _ in range(iters):
         S, Si = F.sqrtm_invsqrtm(M, check=False)
-        T = (wx * F.logm(G.congruence(Si.unsqueeze(dim), X), check=False)).sum(dim)
+        T = (wx * F.logm(G.sandwich(Si.unsqueeze(dim), X), check=False)).sum(dim)
         M = G.congruence(S, F.expm(T, check=False))
     return M
 
@@ -209,7 +209,7 @@ def _pool_mean(X: torch.Tensor, w: torch.Tensor, iters: int) -> torch.Tensor:
     for it in range(iters):
         if it > 0:
             S, Si = F.sqrtm_invsqrtm(M, check=False)
-        T = (wx * F.logm(G.congruence(Si.unsqueeze(4), X), check=False)).sum(4)
+        T = (wx * F.logm(G.sandwich(Si.unsqueeze(4), X), check=False)).sum(4)
         M = G.congruence(S, F.expm(T, check=False))
     return M
 
@@ -231,7 +231,7 @@ def _mix(cands: torch.Tensor, w: torch.Tensor, iters: int) -> torch.Tensor:
     M = (wx * X).sum(3) + w0 * eye
     for _ in range(iters):
         S, Si, LM = F.spectral_functions(M, ("sqrt", "invsqrt", "log"), check=False)
-        T = (wx * F.logm(G.congruence(Si.unsqueeze(3), X), check=False)).sum(3) - w0 * LM
+        T = (wx * F.logm(G.sandwich(Si.unsqueeze(3), X), check=False)).sum(3) - w0 * LM
         M = G.congruence(S, F.expm(T, check=False))
     return M
 

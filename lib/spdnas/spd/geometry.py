@@ -19,12 +19,20 @@ __all__ = [
     "frechet_mean",
     "log_euclidean_mean",
     "congruence",
+    "sandwich",
 ]
 
 
 def congruence(A: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
     """A X Aᵀ (batched), symmetrised to remove round-off asymmetry."""
     return F.sym(A @ X @ A.transpose(-1, -2))
+
+
+def sandwich(S: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+    """S X S for symmetric S (batched), not symmetrised: for matrices handed straight to a spectral
+    function, which reads only the lower triangle and returns symmetric gradients (so the
+    symmetrisation of :func:`congruence` would change nothing but round-off and cost two passes)."""
+    return S @ X @ S
 
 
 def _whiten(P: torch.Tensor, X: torch.Tensor, check: bool):
@@ -168,6 +176,6 @@ def frechet_mean(
         raise ValueError(f"frechet_mean: init must be a tensor, 'logeuclid' or 'arithmetic', got {init!r}")
     for _ in range(iters):
         S, Si = F.sqrtm_invsqrtm(M, check=False)
-        T = (w[..., None, None] * F.logm(congruence(Si.unsqueeze(dim), X), check=False)).sum(dim)
+        T = (w[..., None, None] * F.logm(sandwich(Si.unsqueeze(dim), X), check=False)).sum(dim)
         M = congruence(S, F.expm(step * T, check=False))
     return M
