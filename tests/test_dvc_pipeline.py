@@ -85,6 +85,18 @@ def test_status_clean_after_repro(repro):
     assert status == {}, status
 
 
+def test_bytecode_and_kernel_caches_do_not_change_dependencies(repro):
+    """Python bytecode and numba's kernel cache are written next to the library sources at run time;
+    DVC must not count them as changes of a stage's source-folder dependency."""
+    dst, env, _ = repro
+    cache = dst / "lib" / "spdnas" / "sweep" / "__pycache__"  # a dependency folder of sweep_digits
+    cache.mkdir(exist_ok=True)
+    for name in ("small_eigh._decompose-1.py311.nbi", "small_eigh._decompose-1.py311.1.nbc", "x.cpython-311.pyc"):
+        (cache / name).write_bytes(b"cache")
+    status = json.loads(_run(["dvc", "status", "--json", *STAGES], dst, env) or "{}")
+    assert status == {}, status
+
+
 def test_only_declared_outputs_written(repro):
     dst, env, _ = repro
     stages = yaml.safe_load((dst / "dvc.yaml").read_text())["stages"]
