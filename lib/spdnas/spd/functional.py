@@ -105,14 +105,19 @@ def set_checks(enabled: bool) -> None:
 
 
 @contextlib.contextmanager
-def checks(enabled: bool):
-    """Temporarily enable/disable value checks in the current thread (overrides :func:`set_checks`)."""
-    old = _LOCAL.checks
-    _LOCAL.checks = bool(enabled)
+def _thread_override(name: str, value):
+    """Set the current thread's setting ``name`` for the block, then restore it."""
+    old = getattr(_LOCAL, name)
+    setattr(_LOCAL, name, value)
     try:
         yield
     finally:
-        _LOCAL.checks = old
+        setattr(_LOCAL, name, old)
+
+
+def checks(enabled: bool):
+    """Temporarily enable/disable value checks in the current thread (overrides :func:`set_checks`)."""
+    return _thread_override("checks", bool(enabled))
 
 
 def _workers() -> int:
@@ -157,16 +162,10 @@ def set_eigh_workers(n: int) -> None:
     _EIGH_WORKERS = n
 
 
-@contextlib.contextmanager
 def eigh_workers(n: int):
     """Use n spectral worker threads in the current thread for the duration of the block."""
     _check_workers(n, "eigh_workers")
-    old = _LOCAL.workers
-    _LOCAL.workers = n
-    try:
-        yield
-    finally:
-        _LOCAL.workers = old
+    return _thread_override("workers", n)
 
 
 def _check_backend(name, where):
@@ -188,16 +187,10 @@ if _env_backend:
     _EIGH_BACKEND = _env_backend
 
 
-@contextlib.contextmanager
 def eigh_backend(name: str):
     """Use eigensolver backend ``name`` ('auto' or 'torch') in the current thread for the block."""
     _check_backend(name, "eigh_backend")
-    old = _LOCAL.backend
-    _LOCAL.backend = name
-    try:
-        yield
-    finally:
-        _LOCAL.backend = old
+    return _thread_override("backend", name)
 
 
 def _backend() -> str:
@@ -408,15 +401,9 @@ def set_fast_divided_differences(enabled: bool) -> None:
     _FAST_DD = bool(enabled)
 
 
-@contextlib.contextmanager
 def fast_divided_differences(enabled: bool = True):
     """Use (or not) the fast forms in the current thread for the block (overrides the global setting)."""
-    old = _LOCAL.fast
-    _LOCAL.fast = bool(enabled)
-    try:
-        yield
-    finally:
-        _LOCAL.fast = old
+    return _thread_override("fast", bool(enabled))
 
 
 def _fast_now() -> bool:
