@@ -348,8 +348,9 @@ def main(argv=None):
         with count_eigh() as ce, SF.eigh_backend("torch"):  # every decomposition through torch.linalg.eigh
             our_pass()
         per_pass = ce.summary()
+        units = {b: eigh_unit_times(dt, time.perf_counter, b) for b in a.backends}
         for t, b in configs:
-            unit = eigh_unit_times(dt, time.perf_counter, b)
+            unit = units[b]
             floor = sum(v["matrices"] * unit[int(k.split("x")[0])] for k, v in per_pass.items())
             r = {"eigh_per_pass": per_pass, "eigh_unit_s": {f"{n}x{n}": u for n, u in unit.items()},
                  "eigh_floor_pass_s": floor, "eigh_floor_second_order_step_s": 5 * floor}

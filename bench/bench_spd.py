@@ -99,7 +99,7 @@ def bench_functions(dtype, device, repeats, gen, shapes):
         G = torch.randn_like(X)
         t_eigh = timeit(lambda: torch.linalg.eigh(X), device, repeats)
         rows.append({"op": "eigh (forward only)", "shape": f"{B}x{n}²", "seconds": t_eigh, "ratio": 1.0, "ref": True})
-        if device.type == "cpu" and n <= S.small_eigh.MAX_N and S.small_eigh.available():
+        if S.small_eigh.supports(X):
             # the eigensolver our functions use for small CPU matrices (compiled kernel, one thread)
             t = timeit(lambda: S.small_eigh.eigh(X), device, repeats)
             rows.append({"op": "eigh (spdnas small-matrix kernel)", "shape": f"{B}x{n}²", "seconds": t,

@@ -151,6 +151,8 @@ def test_dispatch_uses_the_kernel_only_where_it_applies(monkeypatch):
     with F.eigh_backend("torch"):
         F.logm(small)
     assert used == [small_eigh.MAX_N]
+    assert small_eigh.supports(small) and not small_eigh.supports(large)
+    assert not small_eigh.supports(small.half()) and not small_eigh.supports(small.long())
     monkeypatch.setattr(small_eigh, "numba", None)  # numba missing: LAPACK, same values
     used.clear()
     torch.testing.assert_close(F.logm(small), torch.log(torch.tensor(2.0, dtype=torch.float64)) * small / 2)

@@ -200,8 +200,7 @@ def _backend() -> str:
 
 def _eigh(X: torch.Tensor):
     """Eigendecomposition used by the spectral functions (lower triangle, no autograd needed)."""
-    if (X.device.type == "cpu" and X.shape[-1] <= small_eigh.MAX_N and X.dtype in (torch.float32, torch.float64)
-            and _backend() == "auto" and small_eigh.available()):
+    if _backend() == "auto" and small_eigh.supports(X):
         return small_eigh.eigh(X)
     return torch.linalg.eigh(X)
 

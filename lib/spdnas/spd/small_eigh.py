@@ -26,7 +26,7 @@ try:  # optional at run time: without numba, spdnas.spd.functional falls back to
 except ImportError:  # pragma: no cover - exercised by monkeypatching `numba` to None in the tests
     numba = None
 
-__all__ = ["MAX_N", "available", "eigh"]
+__all__ = ["MAX_N", "available", "supports", "eigh"]
 
 #: largest matrix size the kernel is used for (measured crossover against LAPACK on the 2-core CPU)
 MAX_N = 24
@@ -37,6 +37,11 @@ _DTYPES = (torch.float32, torch.float64)
 def available() -> bool:
     """Whether numba is importable (the kernel is compiled on first use)."""
     return numba is not None
+
+
+def supports(X: torch.Tensor) -> bool:
+    """Whether the kernel applies to X: numba installed, a CPU float32/float64 tensor, n ≤ :data:`MAX_N`."""
+    return numba is not None and X.device.type == "cpu" and X.dtype in _DTYPES and X.shape[-1] <= MAX_N
 
 
 def _decompose(A, w, V):  # pragma: no cover - compiled by numba; covered through eigh()
