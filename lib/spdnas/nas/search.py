@@ -13,7 +13,8 @@ virtual step (eq. 9–10):
 ``torch.func.functional_call`` with cloned buffers (and skip the running-mean updates, which would
 be discarded), so batch-norm running statistics only ever see training batches of the weight step,
 and the model parameters are never modified in place. That makes the two Hessian-vector passes
-independent: with ``threads`` ≥ 2 they run concurrently, with the serial result.
+independent: with ``threads`` ≥ 2 they run concurrently, with the serial result; the other passes
+then split each cell into two concurrent branches (see :mod:`spdnas.nas.supernet`).
 """
 
 from __future__ import annotations

@@ -6,6 +6,11 @@ Stiefel tensor ``(k, J, C, C, n, m)``, their batch-norms one :class:`SPDBatchNor
 ``k * J * C`` channels, the pooling candidates share one LogEig and one ExpEig, and the mixed
 operation of all k edges is one batched weighted Karcher flow (one eigh per step over every
 candidate). No Python loop runs over matrices or samples, and the forward pass has no host sync.
+With two or more spectral worker threads (:func:`spdnas.spd.functional.eigh_workers`, the search's
+``threads``) the edges reading a cell's first input and those reading its second input, each with
+their input's preprocessing and mixed operations, run as two concurrent branches with their own
+autograd graphs (:func:`spdnas.spd.parallel.branches`), in the backward pass as well: same values,
+about 2× faster on that part of the pass.
 
 Weights of the mixture (``weighting``): 'sparsemax' (the paper), 'softmax' (DARTS) or 'sigmoid'
 (FairDARTS; normalised inside the Fréchet mean, add :func:`zero_one_loss` to the architecture
@@ -21,7 +26,8 @@ import torch.nn.functional as tF
 
 from ..spd import functional as F
 from ..spd import geometry as G
-from ..spd.modules import SPDBatchNorm, sparsemax, stiefel_init
+from ..spd.modules import SPDBatchNorm, batch_norm, sparsemax, stiefel_init
+from ..spd.parallel import branches, parallel_branches_enabled
 from .genotype import derive_genotype
 from .model import Head, Preprocess, Stem, _DTYPES, cell_plan, net_config, prepare_input, reproject_
 from .ops import NORMAL_OPS, REDUCE_OPS, make_op
@@ -62,11 +68,11 @@ def bimap(W: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
     return F.sym(torch.einsum("...ocim,...bocin->...bomn", W, P))
 
 
-def _batchnorm(bn: SPDBatchNorm, Y: torch.Tensor) -> torch.Tensor:
-    """Apply a (k*J*C)-channel batch-norm to Y (k, J, B, C, m, m), statistics per (edge, op, channel)."""
-    k, J, B, C, m, _ = Y.shape
-    Z = Y.permute(2, 0, 1, 3, 4, 5).reshape(B, k * J * C, m, m)
-    Z = bn(Z).reshape(B, k, J, C, m, m)
+def _batchnorm(bn: SPDBatchNorm, Y: torch.Tensor, running_mean: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Batch-norm Y (k, J, B, C, m, m) with the settings of ``bn`` and its statistics/bias for these
+    k edges, ``running_mean``/``bias`` (k, J, C, m, m): statistics per (edge, op, channel)."""
+    Z = batch_norm(Y.permute(2, 0, 1, 3, 4, 5), running_mean, bias, bn.training, bn.momentum, bn.karcher_iters,
+                   bn.detach_mean)
     return Z.permute(1, 2, 0, 3, 4, 5)
 
 
@@ -99,42 +105,57 @@ class EdgeGroup(nn.Module):
     def names(self):
         return NORMAL_OPS if self.kind == "normal" else REDUCE_OPS
 
-    def forward(self, X: torch.Tensor) -> torch.Tensor:
+    def parts(self, edges: slice = slice(None)) -> dict:
+        """The group's tensors restricted to ``edges`` (differentiable views of the parameters; the
+        batch-norm running means as views that the forward updates in place)."""
+        J, C, m = (3 if self.kind == "normal" else 4), self.C, self.m
+        P = {"weight": self.weight[edges], "bn_mean": self.bn.running_mean.view(self.k, J, C, m, m)[edges],
+             "bn_bias": self.bn.bias.view(self.k, J, C, m, m)[edges]}
+        if self.kind == "normal":
+            P["pool_logits"] = self.pool_logits[edges]
+        else:
+            P["skip1"], P["skip2"] = self.skip1[edges], self.skip2[edges]
+        return P
+
+    def forward(self, X: torch.Tensor, parts: dict | None = None) -> torch.Tensor:
         """Candidates of all k edges from u distinct inputs X (u, B, C, n, n); edge e reads X[e % u].
 
         Input-only work (ReEig of BiMap_2, LogEig/ExpEig of the poolings, the log-Euclidean start of
         WeightedPooling) runs once per distinct input; the BiMaps of all edges reading the same
-        input share one GEMM. Returns (k, B, C, 6, m, m) in the order of :attr:`names`.
+        input share one GEMM. ``parts``: the tensors of the edges to compute (:meth:`parts`, default
+        all k), passed explicitly so that the computation is a pure function of its arguments (see
+        :func:`spdnas.spd.parallel.branches`). Returns (k', B, C, 6, m, m) in the order of :attr:`names`.
         """
+        P = self.parts() if parts is None else parts
         u, B, C, n, _ = X.shape
-        k, m = self.k, self.m
+        k, m = P["weight"].shape[0], self.m
         if u < 1 or k % u:
             raise ValueError(f"EdgeGroup: {k} edges cannot read {u} inputs cyclically (need k % u == 0)")
         s = k // u
         eye = torch.eye(m, dtype=X.dtype, device=X.device).expand(k, B, C, m, m)
         R = F.reeig(X, self.eps, check=False)
         if self.kind == "normal":
-            W = self.weight.reshape(s, u, 3, C, C, n, m)
+            W = P["weight"].reshape(s, u, 3, C, C, n, m)
             Y = bimap(W, torch.stack([X, X, R], dim=1).unsqueeze(0)).reshape(k, 3, B, C, m, m)
-            Y = _batchnorm(self.bn, Y)
+            Y = _batchnorm(self.bn, Y, P["bn_mean"], P["bn_bias"])
             b1 = F.reeig(Y[:, 1], self.eps, check=False)
             if C == 1:
                 wp = X.expand(s, *X.shape)  # the Fréchet mean of one matrix is the matrix
             else:
-                w = sparsemax(self.pool_logits, dim=-1).to(X.dtype).reshape(s, u, 1, C, C)  # (.., Co, Ci)
+                w = sparsemax(P["pool_logits"], dim=-1).to(X.dtype).reshape(s, u, 1, C, C)  # (.., Co, Ci)
                 wp = _pool_mean(X[None, :, :, None], w, self.iters)
             outs = [eye, wp.reshape(k, B, C, m, m), Y[:, 0], b1, Y[:, 2], X.expand(s, *X.shape).reshape(k, B, C, n, n)]
         else:
             L = F.logm(X, check=False).reshape(u * B, C, n, n)
-            P = torch.stack([tF.adaptive_avg_pool2d(L, m), tF.adaptive_max_pool2d(L, m)], dim=0)
-            P = F.expm(F.sym(P), check=False).reshape(2, u, B, C, m, m).transpose(0, 1)
-            Yb = bimap(self.weight.reshape(s, u, 2, C, C, n, m), torch.stack([X, R], dim=1).unsqueeze(0))
-            T = torch.cat([P.expand(s, *P.shape), Yb], dim=2).reshape(k, 4, B, C, m, m)
-            T = _batchnorm(self.bn, T)
+            Pl = torch.stack([tF.adaptive_avg_pool2d(L, m), tF.adaptive_max_pool2d(L, m)], dim=0)
+            Pl = F.expm(F.sym(Pl), check=False).reshape(2, u, B, C, m, m).transpose(0, 1)
+            Yb = bimap(P["weight"].reshape(s, u, 2, C, C, n, m), torch.stack([X, R], dim=1).unsqueeze(0))
+            T = torch.cat([Pl.expand(s, *Pl.shape), Yb], dim=2).reshape(k, 4, B, C, m, m)
+            T = _batchnorm(self.bn, T, P["bn_mean"], P["bn_bias"])
             b1 = F.reeig(T[:, 2], self.eps, check=False)
             a = m // 2
-            A = bimap(self.skip1.reshape(s, u, C, C, n, a), X[None]).reshape(k, B, C, a, a)
-            Bm = bimap(self.skip2.reshape(s, u, C, C, n, m - a), X[None]).reshape(k, B, C, m - a, m - a)
+            A = bimap(P["skip1"].reshape(s, u, C, C, n, a), X[None]).reshape(k, B, C, a, a)
+            Bm = bimap(P["skip2"].reshape(s, u, C, C, n, m - a), X[None]).reshape(k, B, C, m - a, m - a)
             Z = torch.zeros(*A.shape[:-1], Bm.shape[-1], dtype=X.dtype, device=X.device)
             skip = torch.cat([torch.cat([A, Z], -1), torch.cat([Z.transpose(-1, -2), Bm], -1)], -2)
             outs = [eye, T[:, 0], T[:, 1], b1, T[:, 3], skip]
@@ -251,28 +272,50 @@ class MixedCell(nn.Module):
         self.inputs = EdgeGroup(kind if kind == "reduce" else "normal", 2 * steps, C, d_in, d_out, **kw)
         # edges reading intermediate nodes 0..i-1, one group per node i >= 1
         self.inner = nn.ModuleList(EdgeGroup("normal", i, C, d_out, d_out, **kw) for i in range(1, steps))
+        self._part_names = tuple(self.inputs.parts())
 
     def edge_index(self, node: int, j: int) -> int:
         """Row of the architecture parameters for the edge j -> node (DARTS order)."""
         return sum(i + 2 for i in range(node)) + j
 
-    def _preprocess(self, pre, s, cache):
-        """ReEig -> BiMap -> BN of a cell input; the ReEig is shared by every reader of ``s`` via ``cache``."""
-        hit = cache.get(id(s)) if cache is not None else None
+    @staticmethod
+    def _reeig(pre, s, cache):
+        """ReEig of a cell input, shared by every reader of ``s`` via ``cache``."""
+        hit = cache.get(id(s))
         if hit is not None and hit[0] is s:
-            R = hit[1]
-        else:
-            R = F.reeig(s, pre[0].eps, check=False)
-            if cache is not None:
-                cache[id(s)] = (s, R)
-        return pre[2](bimap(pre[1].weight, R))
+            return hit[1]
+        R = F.reeig(s, pre[0].eps, check=False)
+        cache[id(s)] = (s, R)
+        return R
+
+    def _input_branch(self, bn, R, w_pre, mean_pre, bias_pre, w_mix, *tensors):
+        """Edges reading one cell input, as a pure function of its tensors: BiMap -> BN of the
+        preprocessing (settings of the module ``bn``), the candidates of those edges, their mixes."""
+        X = batch_norm(bimap(w_pre, R), mean_pre, bias_pre, bn.training, bn.momentum, bn.karcher_iters,
+                       bn.detach_mean)
+        return _mix(self.inputs(X[None], dict(zip(self._part_names, tensors))), w_mix, self.iters)
 
     def forward(self, s0, s1, weights, cache: dict | None = None):
-        """Cell output (B, steps*C, m, m); ``cache`` (a dict kept for one network pass) shares ReEigs of inputs."""
+        """Cell output (B, steps*C, m, m); ``cache`` (a dict kept for one network pass) shares ReEigs of inputs.
+
+        With two or more spectral worker threads on the CPU the edges reading s0 and those reading s1
+        (each with its input's preprocessing) run as two concurrent branches
+        (:func:`spdnas.spd.parallel.branches`); otherwise all four in one batched computation.
+        """
         cache = {} if cache is None else cache
-        s0, s1 = self._preprocess(self.pre0, s0, cache), self._preprocess(self.pre1, s1, cache)
+        R = [self._reeig(self.pre0, s0, cache), self._reeig(self.pre1, s1, cache)]
         rows_in = [self.edge_index(i, j) for i in range(self.steps) for j in (0, 1)]
-        h_in = _mix(self.inputs(torch.stack([s0, s1], dim=0)), weights[rows_in], self.iters)  # (2*steps, B, C, m, m)
+        if parallel_branches_enabled(*R):
+            args = []
+            for j, pre in enumerate((self.pre0, self.pre1)):
+                parts = self.inputs.parts(slice(j, None, 2))
+                args.append((pre[2], R[j], pre[1].weight, pre[2].running_mean, pre[2].bias, weights[rows_in[j::2]],
+                             *(parts[name] for name in self._part_names)))
+            H = branches(self._input_branch, args)  # per input: (steps, B, C, m, m), edges of nodes 0..steps-1
+            h_in = torch.stack(H, dim=1).flatten(0, 1)  # edge 2*i + j reads input j
+        else:
+            s0, s1 = (pre[2](bimap(pre[1].weight, r)) for pre, r in zip((self.pre0, self.pre1), R))
+            h_in = _mix(self.inputs(torch.stack([s0, s1], dim=0)), weights[rows_in], self.iters)  # (2*steps, B, C, m, m)
         nodes = []
         for i in range(self.steps):
             hs = h_in[2 * i: 2 * i + 2]

@@ -25,6 +25,7 @@ __all__ = [
     "ExpEig",
     "VecUpper",
     "SPDBatchNorm",
+    "batch_norm",
     "WeightedFrechetMean",
     "SPDPool2d",
     "SkipReduced",
@@ -185,25 +186,32 @@ class SPDBatchNorm(nn.Module):
         X4, was3 = _as4d(X, self.channels, "SPDBatchNorm")
         if X4.shape[-1] != self.n:
             raise ValueError(f"SPDBatchNorm: expects {self.n}x{self.n} matrices, got {X4.shape[-1]}")
-        if self.training:
-            if X4.shape[0] < 1:
-                raise ValueError("SPDBatchNorm: empty batch")
-            mean = G.frechet_mean(X4, dim=0, iters=self.karcher_iters, init="arithmetic", check=False,
-                                  detach=self.detach_mean)
-            if not _STATS.frozen:
-                with torch.no_grad():
-                    rm = self.running_mean.to(X4.dtype)
-                    new = G.geodesic(rm, mean.detach(), self.momentum, check=False)
-                    self.running_mean.copy_(new.to(self.running_mean.dtype))
-        else:
-            mean = self.running_mean.to(X4.dtype)
-        Si = F.invsqrtm(mean, check=False)
-        Bs = F.sqrtm(self.bias.to(X4.dtype), check=False)
-        Y = G.congruence(Bs @ Si, X4)
+        if self.training and X4.shape[0] < 1:
+            raise ValueError("SPDBatchNorm: empty batch")
+        Y = batch_norm(X4, self.running_mean, self.bias, self.training, self.momentum, self.karcher_iters,
+                       self.detach_mean)
         return Y.squeeze(1) if was3 else Y
 
     def extra_repr(self):
         return f"{self.n}, channels={self.channels}, momentum={self.momentum}, karcher_iters={self.karcher_iters}"
+
+
+def batch_norm(X: torch.Tensor, running_mean: torch.Tensor, bias: torch.Tensor, training: bool,
+               momentum: float = 0.1, karcher_iters: int = 1, detach_mean: bool = False) -> torch.Tensor:
+    """Functional :class:`SPDBatchNorm` of X (B, *channels, n, n) with ``running_mean`` and ``bias``
+    of shape (*channels, n, n); in training (and outside :func:`frozen_running_stats`) the running
+    mean is updated in place."""
+    if training:
+        mean = G.frechet_mean(X, dim=0, iters=karcher_iters, init="arithmetic", check=False, detach=detach_mean)
+        if not _STATS.frozen:
+            with torch.no_grad():
+                new = G.geodesic(running_mean.to(X.dtype), mean.detach(), momentum, check=False)
+                running_mean.copy_(new.to(running_mean.dtype))
+    else:
+        mean = running_mean.to(X.dtype)
+    Si = F.invsqrtm(mean, check=False)
+    Bs = F.sqrtm(bias.to(X.dtype), check=False)
+    return G.congruence(Bs @ Si, X)
 
 
 class WeightedFrechetMean(nn.Module):
