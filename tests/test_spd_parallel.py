@@ -160,7 +160,12 @@ def test_supernet_cells_with_concurrent_branches_equal_batched_cells(cfg, monkey
     from spdnas.nas import supernet
 
     calls = []
-    monkeypatch.setattr(supernet, "branches", lambda fn, args: calls.append(len(args)) or branches(fn, args))
+
+    def counting(fn, args):
+        calls.append((fn.__name__, F._workers()))
+        return branches(fn, args)
+
+    monkeypatch.setattr(supernet, "branches", counting)
     base = dict(in_dim=8, num_classes=3, reduce_dims=[6], cells=["reduce", "normal"])
     base.update(cfg)
     base["reduce_dims"] = base["reduce_dims"] * base["cells"].count("reduce")
@@ -178,8 +183,15 @@ def test_supernet_cells_with_concurrent_branches_equal_batched_cells(cfg, monkey
             net.eval()
             with torch.no_grad():
                 out[w, "eval"] = net(X)
-    # one pair of branches per cell, in the training forward and in the evaluation forward of the 2-worker net
-    assert calls == [2] * (2 * len(base["cells"]))
+    # the 2-worker net splits every cell by input (training and evaluation forward), and the normal
+    # edge groups with C > 1 into BiMaps | WeightedPooling (these run serially inside a cell branch)
+    cells = [c for c in calls if c[0] == "_input_branch"]
+    assert cells == [("_input_branch", 2)] * (2 * len(base["cells"]))
+    parts = {c for c in calls if c[0] == "_normal_part"}
+    # inner groups (they read a node) are called from the main thread: with both worker counts; with
+    # one channel WeightedPooling is the identity and there is nothing to split
+    split = any(g.C > 1 for cell in nets[1].cells for g in cell.inner)
+    assert (("_normal_part", 2) in parts) == split and (("_normal_part", 1) in parts) == split
     torch.testing.assert_close(out[2], out[1], rtol=1e-11, atol=1e-12)
     torch.testing.assert_close(out[2, "eval"], out[1, "eval"], rtol=1e-11, atol=1e-12)
     for n, g in grads[1].items():

@@ -117,6 +117,24 @@ class EdgeGroup(nn.Module):
             P["skip1"], P["skip2"] = self.skip1[edges], self.skip2[edges]
         return P
 
+    def _bimap_candidates(self, X, weight, bn_mean, bn_bias):
+        """BiMap_0, BiMap_1, BiMap_2 of a normal group for inputs X (u, B, C, n, n): (k, B, C, m, m) each."""
+        u, B, C, n, _ = X.shape
+        k, m = weight.shape[0], self.m
+        R = F.reeig(X, self.eps, check=False)
+        Y = bimap(weight.reshape(k // u, u, 3, C, C, n, m), torch.stack([X, X, R], dim=1).unsqueeze(0))
+        Y = _batchnorm(self.bn, Y.reshape(k, 3, B, C, m, m), bn_mean, bn_bias)
+        return Y[:, 0], F.reeig(Y[:, 1], self.eps, check=False), Y[:, 2]
+
+    def _normal_part(self, which, X, *tensors):
+        """One of the two independent parts of a normal group: 'bimaps' (weight, BN mean, BN bias) or
+        'pooling' (WeightedPooling logits; returns (k/u, u, B, C, n, n))."""
+        if which == "bimaps":
+            return self._bimap_candidates(X, *tensors)
+        u, C = X.shape[0], X.shape[2]
+        w = sparsemax(tensors[0], dim=-1).to(X.dtype).reshape(-1, u, 1, C, C)  # (.., Co, Ci)
+        return _pool_mean(X[None, :, :, None], w, self.iters)
+
     def forward(self, X: torch.Tensor, parts: dict | None = None) -> torch.Tensor:
         """Candidates of all k edges from u distinct inputs X (u, B, C, n, n); edge e reads X[e % u].
 
@@ -133,19 +151,16 @@ class EdgeGroup(nn.Module):
             raise ValueError(f"EdgeGroup: {k} edges cannot read {u} inputs cyclically (need k % u == 0)")
         s = k // u
         eye = torch.eye(m, dtype=X.dtype, device=X.device).expand(k, B, C, m, m)
-        R = F.reeig(X, self.eps, check=False)
         if self.kind == "normal":
-            W = P["weight"].reshape(s, u, 3, C, C, n, m)
-            Y = bimap(W, torch.stack([X, X, R], dim=1).unsqueeze(0)).reshape(k, 3, B, C, m, m)
-            Y = _batchnorm(self.bn, Y, P["bn_mean"], P["bn_bias"])
-            b1 = F.reeig(Y[:, 1], self.eps, check=False)
-            if C == 1:
-                wp = X.expand(s, *X.shape)  # the Fréchet mean of one matrix is the matrix
-            else:
-                w = sparsemax(P["pool_logits"], dim=-1).to(X.dtype).reshape(s, u, 1, C, C)  # (.., Co, Ci)
-                wp = _pool_mean(X[None, :, :, None], w, self.iters)
-            outs = [eye, wp.reshape(k, B, C, m, m), Y[:, 0], b1, Y[:, 2], X.expand(s, *X.shape).reshape(k, B, C, n, n)]
+            if C == 1:  # the Fréchet mean of one matrix is the matrix
+                Y0, b1, Y2 = self._bimap_candidates(X, P["weight"], P["bn_mean"], P["bn_bias"])
+                wp = X.expand(s, *X.shape)
+            else:  # BiMaps and WeightedPooling are independent: concurrent branches with >= 2 workers
+                (Y0, b1, Y2), wp = branches(self._normal_part, [
+                    ("bimaps", X, P["weight"], P["bn_mean"], P["bn_bias"]), ("pooling", X, P["pool_logits"])])
+            outs = [eye, wp.reshape(k, B, C, m, m), Y0, b1, Y2, X.expand(s, *X.shape).reshape(k, B, C, n, n)]
         else:
+            R = F.reeig(X, self.eps, check=False)
             L = F.logm(X, check=False).reshape(u * B, C, n, n)
             Pl = torch.stack([tF.adaptive_avg_pool2d(L, m), tF.adaptive_max_pool2d(L, m)], dim=0)
             Pl = F.expm(F.sym(Pl), check=False).reshape(2, u, B, C, m, m).transpose(0, 1)
