@@ -13,8 +13,9 @@ passes, weight step). Our steps are measured end to end (Architect.step + weight
 float64 and float32.
 
 Times are wall-clock medians; the configurations — thread budgets (``--threads``: t spectral worker
-threads, and for t > 1 the two Hessian-vector passes of a second-order step run concurrently, as
-``spdnas.nas.search`` does with its default ``threads=2``) times eigensolvers (``--backends``: 'auto',
+threads; for t > 1 the two Hessian-vector passes of a second-order step run concurrently and every
+other pass splits each cell into two concurrent branches, as ``spdnas.nas.search`` does with its
+default ``threads=2``) times eigensolvers (``--backends``: 'auto',
 the compiled small-matrix kernel of ``spdnas.spd.small_eigh``, and 'torch', LAPACK through
 ``torch.linalg.eigh``) — are measured interleaved round by round, so load drifting on a shared
 machine hits them alike. The table also
