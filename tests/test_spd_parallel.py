@@ -58,8 +58,10 @@ def test_branches_run_in_worker_threads_with_the_callers_settings():
     X = rand_spd(8, n=4, gen=torch.Generator().manual_seed(1)).requires_grad_()
 
     def probe(X, tag):
+        from spdnas.spd import modules as M
+
         return X * 1.0, torch.tensor([float(F.checks_enabled()), float(F.thread_settings()["fast"]),
-                                      float(F._workers()), float(torch.is_grad_enabled())])
+                                      float(F._workers()), float(torch.is_grad_enabled()), float(M._STATS.frozen)])
 
     seen = {}
 
@@ -67,15 +69,15 @@ def test_branches_run_in_worker_threads_with_the_callers_settings():
         seen[tag] = threading.current_thread().name
         return probe(X, tag)
 
-    with F.eigh_workers(2), F.checks(False), F.fast_divided_differences(True):
+    with F.eigh_workers(2), F.checks(False), F.fast_divided_differences(True), frozen_running_stats():
         outs = branches(named, [(X, "a"), (X, "b")])
         with torch.no_grad():
             outs_ng = branches(probe, [(X, "a"), (X, "b")])
     assert seen["a"] == threading.current_thread().name and seen["b"].startswith("spdnas-eigh")
-    for _, flags in outs:  # checks off, fast forms on, one worker inside a branch, gradients recorded
-        assert flags.tolist() == [0.0, 1.0, 1.0, 1.0]
+    for _, flags in outs:  # checks off, fast forms on, one worker, gradients recorded, statistics frozen
+        assert flags.tolist() == [0.0, 1.0, 1.0, 1.0, 1.0]
     for _, flags in outs_ng:  # a no-grad caller gets no-grad branches
-        assert flags.tolist() == [0.0, 1.0, 1.0, 0.0]
+        assert flags.tolist() == [0.0, 1.0, 1.0, 0.0, 1.0]
 
 
 def test_serial_fallbacks_and_errors():
@@ -148,6 +150,12 @@ def test_functional_batch_norm_equals_module_with_channel_grid():
     with frozen_running_stats():
         before = mean.clone()
         batch_norm(X.view(7, 2, 3, 4, 4), mean, bias, True, 0.3, 1)
+        assert torch.equal(mean, before)
+        moved = mean.clone()
+        with frozen_running_stats(False):  # lifted for an inner block
+            batch_norm(X.view(7, 2, 3, 4, 4), moved, bias, True, 0.3, 1)
+        assert not torch.equal(moved, before)
+        batch_norm(X.view(7, 2, 3, 4, 4), mean, bias, True, 0.3, 1)  # frozen again after it
     assert torch.equal(mean, before)
     bn.eval()
     torch.testing.assert_close(batch_norm(X.view(7, 2, 3, 4, 4), mean, bias, False).reshape(7, 6, 4, 4), bn(X),

@@ -149,12 +149,13 @@ _STATS = _Stats()
 
 
 @contextlib.contextmanager
-def frozen_running_stats():
+def frozen_running_stats(frozen: bool = True):
     """In the current thread, training-mode :class:`SPDBatchNorm` layers normalise with batch
     statistics as usual but skip the running-mean update (e.g. for passes whose buffers are thrown
-    away, like the architecture passes of a bilevel search)."""
+    away, like the architecture passes of a bilevel search). ``frozen=False`` lifts it for the block
+    (a worker thread gets its caller's flag this way)."""
     old = _STATS.frozen
-    _STATS.frozen = True
+    _STATS.frozen = bool(frozen)
     try:
         yield
     finally:

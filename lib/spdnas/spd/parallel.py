@@ -40,13 +40,8 @@ def _in_settings(settings, call):
     spectral, frozen = settings
 
     def run():
-        old = M._STATS.frozen
-        M._STATS.frozen = frozen
-        try:
-            with F.use_settings(spectral):
-                return call()
-        finally:
-            M._STATS.frozen = old
+        with M.frozen_running_stats(frozen), F.use_settings(spectral):
+            return call()
     return run
 
 
