@@ -201,3 +201,23 @@ def test_checked_call_uses_one_eigendecomposition(monkeypatch):
         assert calls == ["eigh"]
         with pytest.raises(ValueError, match="not positive definite"):
             f(bad)
+
+
+def test_reeig_divided_differences_are_exact():
+    """K_ij of max(λ, ε) against exact rational arithmetic: 1 both kept, 0 both clipped, the true
+    quotient across ε (also for gaps of one ulp), the one-sided derivative on exact ties."""
+    from fractions import Fraction
+
+    eps = 0.1
+    lam = [0.01, 0.01, 0.1, np.nextafter(0.1, 1.0), 0.5, 0.5, np.nextafter(0.5, 1.0), 3.0,
+           np.nextafter(0.1, 0.0)]
+    L = torch.tensor(lam, dtype=torch.float64)
+    K = F.loewner(L, "reeig", eps)
+    for i, a in enumerate(lam):
+        for j, b in enumerate(lam):
+            if a == b:
+                ref = 1.0 if a > eps else 0.0
+            else:
+                fa, fb = max(Fraction(a), Fraction(eps)), max(Fraction(b), Fraction(eps))
+                ref = float((fa - fb) / (Fraction(a) - Fraction(b)))
+            assert K[i, j].item() == pytest.approx(ref, rel=1e-15, abs=0.0), (a, b)

@@ -36,7 +36,7 @@ import threading
 
 import torch
 
-from . import small_eigh
+from . import loewner_kernel, small_eigh
 
 __all__ = [
     "sym",
@@ -464,16 +464,27 @@ def loewner(L: torch.Tensor, kind: str, p: float = 0.0, fL: torch.Tensor | None 
             dd = torch.expm1(torch.log1p(q).mul_(p)).div_(q).mul_(torch.pow(lj, p - 1.0))
             deriv = torch.pow(li.add_(lj).mul_(0.5), p - 1.0).mul_(p)
     elif kind == "reeig":
-        scale = torch.maximum(li.abs(), lj.abs()).clamp_min_(p)
-        near = (d.abs() <= rtol * scale).to(L.dtype)
-        f = fL if fL is not None else _f(kind, L, p)
-        fi, fj = _pairs(f)
-        dd = fi.sub_(fj).div_(d.add_(near))
-        # near ties: derivative 1 if both eigenvalues are kept, 0 otherwise (one-sided at the kink)
-        deriv = ((li > p) & (lj > p)).to(L.dtype)
+        return _loewner_reeig(L, p, fL if fL is not None else _f(kind, L, p))
     else:
         raise ValueError(f"unknown spectral function {kind!r}")
     return torch.addcmul(dd, near, deriv.sub_(dd))
+
+
+def _loewner_reeig(L: torch.Tensor, eps: float, fL: torch.Tensor) -> torch.Tensor:
+    """Divided differences of f(λ) = max(λ, ε), exact without a near-pair switch.
+
+    (f_i − f_j)/(λ_i − λ_j) is exactly 1 when both eigenvalues are kept (f = λ, the same floating
+    point difference above and below), exactly 0 when both are clipped, and in [0, 1] without
+    cancellation when one is kept and the other clipped (then λ_i − λ_j ≥ f_i − f_j ≥ 0 and the gap
+    cannot vanish). Only exact ties λ_i = λ_j are left: there the one-sided derivative (1 if kept,
+    0 if clipped) is added to the numerator and 1 to the denominator.
+    """
+    li, lj = _pairs(L)
+    d = li.sub_(lj)  # λ_i − λ_j; lj is free after this
+    tie = (d == 0).to(L.dtype)
+    fi, fj = _pairs(fL)
+    num = fi.sub_(fj).addcmul_(tie, (L > eps).to(L.dtype).unsqueeze(-1))
+    return num.div_(d.add_(tie))
 
 
 def _flat(X: torch.Tensor) -> torch.Tensor:
@@ -486,12 +497,23 @@ def _rebuild(U: torch.Tensor, fL: torch.Tensor) -> torch.Tensor:
     return (U * fL.unsqueeze(-2)) @ U.transpose(-1, -2)
 
 
-def _dk(U: torch.Tensor, terms) -> torch.Tensor:
-    """Daleckii–Krein product U (Σ_k K_k ∘ Uᵀ sym(G_k) U) Uᵀ for (K_k, G_k) in ``terms``."""
+def _dk(L: torch.Tensor, U: torch.Tensor, terms, fast: bool = False) -> torch.Tensor:
+    """Daleckii–Krein product U (Σ_k c_k K_k ∘ Uᵀ sym(G_k) U) Uᵀ, K_k the Loewner matrix of f_k at
+    a_k Λ, for terms (kind_k, p_k, a_k, c_k, G_k).
+
+    On the CPU with numba, and when no graph is being recorded, K_k ∘ sym(·) is one compiled pass
+    (:mod:`spdnas.spd.loewner_kernel`, float64 arithmetic, the accurate forms whatever ``fast``);
+    otherwise the torch ops of :func:`loewner`.
+    """
     Ut = U.transpose(-1, -2)
     acc = None
-    for K, G in terms:
-        t = K * sym(Ut @ G @ U)
+    for kind, p, a, c, G in terms:
+        A = Ut @ G @ U
+        if loewner_kernel.supports(A, kind):
+            acc = loewner_kernel.hadamard_sym(L, A, kind, p, _rtol(L.dtype), a, c, out=acc)
+            continue
+        K = loewner(L if a == 1.0 else a * L, kind, p, fast=fast)
+        t = K.mul_(sym(A)) if c == 1.0 else K.mul_(sym(A)).mul_(c)
         acc = t if acc is None else acc.add_(t)
     return U @ acc @ Ut
 
@@ -504,25 +526,24 @@ class _Spectral(torch.autograd.Function):
         # eigh reads the lower triangle only: inputs are symmetric (checked by the public API)
         def work(Xc):
             L, U = _eigh(Xc)
-            fL = _f(kind, L, p)
-            return L, U, fL, _rebuild(U, fL)
+            return L, U, _rebuild(U, _f(kind, L, p))
 
-        L, U, fL, Y = _map_rows(work, _flat(X))
+        L, U, Y = _map_rows(work, _flat(X))
         if pd_name is not None:  # positive definiteness from the same eigenvalues (one eigh per call)
             _check_pd_eigs(L, pd_name)
         ctx.kind, ctx.p, ctx.fast = kind, p, _fast_now()
-        ctx.save_for_backward(L, U, fL)
+        ctx.save_for_backward(L, U)
         return Y.reshape(X.shape)
 
     @staticmethod
     def backward(ctx, G):
-        L, U, fL = ctx.saved_tensors
+        L, U = ctx.saved_tensors
         kind, p, fast = ctx.kind, ctx.p, ctx.fast
 
-        def work(Lc, Uc, fLc, Gc):
-            return (_dk(Uc, [(loewner(Lc, kind, p, fLc, fast=fast), Gc)]),)
+        def work(Lc, Uc, Gc):
+            return (_dk(Lc, Uc, [(kind, p, 1.0, 1.0, Gc)], fast),)
 
-        (dX,) = _map_rows(work, L, U, fL, _flat(G))
+        (dX,) = _map_rows(work, L, U, _flat(G))
         return dX.reshape(G.shape), None, None, None
 
 
@@ -552,7 +573,7 @@ class _SqrtInvSqrt(torch.autograd.Function):
             return None, None
 
         def work(Lc, Uc, *Gs):
-            return (_dk(Uc, [(loewner(Lc, k), Gk) for k, Gk in zip(kinds, Gs)]),)
+            return (_dk(Lc, Uc, [(k, 0.0, 1.0, 1.0, Gk) for k, Gk in zip(kinds, Gs)]),)
 
         (dX,) = _map_rows(work, L, U, *grads)
         shape = (G1 if G1 is not None else G2).shape
@@ -586,7 +607,7 @@ class _MultiSpectral(torch.autograd.Function):
         shape = next(G for G in grads if G is not None).shape
 
         def work(Lc, Uc, *Gc):
-            return (_dk(Uc, [(_loewner_multi(Lc, k, fast), g) for k, g in zip(kinds, Gc)]),)
+            return (_dk(Lc, Uc, [(*_MULTI_TERMS[k], g) for k, g in zip(kinds, Gc)], fast),)
 
         (dX,) = _map_rows(work, L, U, *Gs)
         return dX.reshape(shape), None, None
@@ -603,13 +624,10 @@ def _fmulti(kind: str, L: torch.Tensor) -> torch.Tensor:
     return _f(kind, L, 0.0)
 
 
-def _loewner_multi(L: torch.Tensor, kind: str, fast: bool) -> torch.Tensor:
-    # divided differences of exp(±λ/2) are ±½ those of exp at ±λ/2
-    if kind == "sqrtexp":
-        return loewner(0.5 * L, "exp", fast=fast).mul_(0.5)
-    if kind == "invsqrtexp":
-        return loewner(-0.5 * L, "exp", fast=fast).mul_(-0.5)
-    return loewner(L, kind, fast=fast)
+# (kind, p, a, c) of each multi kind: divided differences of exp(±λ/2) are ±½ those of exp at ±λ/2
+_MULTI_TERMS = {"log": ("log", 0.0, 1.0, 1.0), "exp": ("exp", 0.0, 1.0, 1.0), "sqrt": ("sqrt", 0.0, 1.0, 1.0),
+                "invsqrt": ("invsqrt", 0.0, 1.0, 1.0), "sqrtexp": ("exp", 0.0, 0.5, 0.5),
+                "invsqrtexp": ("exp", 0.0, -0.5, -0.5)}
 
 
 def spectral_functions(X: torch.Tensor, kinds, check: bool = True) -> tuple:
