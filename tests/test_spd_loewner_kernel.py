@@ -126,3 +126,25 @@ def test_backward_uses_the_kernel_on_cpu_without_a_graph(monkeypatch):
     S.logm(X).sum().backward()
     assert calls == ["log"]
     torch.testing.assert_close(X.grad, 0.5 * torch.ones(4, 4, dtype=torch.float64))  # Dlog(2I)[E] = E/2
+
+
+@pytest.mark.parametrize("kind", ["log", "exp", "pow"])
+def test_quotient_switch_keeps_full_accuracy_near_its_threshold(kind):
+    """Gaps just above / below the switch to the plain quotient (relative 1/64), at extreme
+    magnitudes, against long-double references: relative error ≤ 1e-12."""
+    base = np.array([1e-6, 1e-3, 0.7, 1.0, 40.0, 1e6]) if kind != "exp" else np.array([-30.0, -1.0, 0.0, 2.0, 30.0])
+    gaps = np.array([1 / 64 * (1 + 1e-9), 1 / 64 * (1 - 1e-9), 0.02, 0.01, 1e-3, 1e-5])
+    x = np.concatenate([base * (1 + g) if kind != "exp" else base + g for g in gaps])
+    y = np.concatenate([base] * len(gaps))
+    n = x.size
+    L = torch.tensor(np.concatenate([x, y])[None], dtype=torch.float64)
+    A = torch.zeros(1, 2 * n, 2 * n, dtype=torch.float64)
+    idx = torch.arange(n)
+    A[0, idx, idx + n] = 1.0  # only the (x_k, y_k) pairs: sym halves them, K_ij·½ lands at (i, j)
+    p = 0.37
+    with torch.no_grad():
+        out = LK.hadamard_sym(L, A, kind, p, F._rtol(torch.float64))[0, idx, idx + n].numpy() * 2
+    xl, yl = x.astype(np.longdouble), y.astype(np.longdouble)
+    f = {"log": np.log, "exp": np.exp, "pow": lambda v: v ** np.longdouble(p)}[kind]
+    ref = (f(xl) - f(yl)) / (xl - yl)
+    np.testing.assert_allclose(out, ref.astype(np.float64), rtol=1e-12)

@@ -15,6 +15,11 @@ Input checks: shapes are always checked (free). Value checks (finite, symmetric,
 definite) need a host sync; they run when ``check=True`` (the default of the public functions)
 and can be switched off globally with :func:`set_checks` or locally with :func:`checks`.
 
+Backward on the CPU: the Loewner matrix times sym(Uᵀ G U) is one compiled pass
+(:mod:`spdnas.spd.loewner_kernel`, numba, float64 arithmetic; the same closed forms plus a plain
+quotient for well-separated eigenvalues), used whenever no graph is being recorded; the torch forms
+below serve other devices, double backward, and installations without numba.
+
 Eigensolver: on the CPU, matrices up to 24×24 are decomposed by a compiled batched kernel
 (:mod:`spdnas.spd.small_eigh`, numba; about twice as fast as torch's loop of LAPACK calls), larger
 ones and every other device by ``torch.linalg.eigh``; :func:`eigh_backend` ('auto' or 'torch')
@@ -394,7 +399,9 @@ def set_fast_divided_differences(enabled: bool) -> None:
     log: K_ij = 2 atanh(r)/(r (λ_i + λ_j)), r = (λ_i − λ_j)/(λ_i + λ_j) (exact identity for λ > 0);
     exp: K_ij = exp((λ_i + λ_j)/2) sinh(h)/h, h = (λ_i − λ_j)/2. Both are free of cancellation for
     close eigenvalues without a near-pair switch, and take about a third of the elementwise passes.
-    The choice is recorded at forward time, so a backward pass follows the forward's setting.
+    The choice is recorded at forward time, so a backward pass follows the forward's setting. The
+    compiled CPU backward (:mod:`spdnas.spd.loewner_kernel`) always uses the accurate forms (it is
+    faster than either torch form), so the setting matters on other devices and for double backward.
     """
     global _FAST_DD
     _FAST_DD = bool(enabled)

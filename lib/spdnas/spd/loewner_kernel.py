@@ -43,9 +43,11 @@ def supports(A: torch.Tensor, kind: str) -> bool:
             and not torch.is_grad_enabled())
 
 
-#: gaps beyond which the plain quotient (f(x) − f(y))/(x − y) of precomputed values is used: its
-#: relative round-off is then ≤ ≈ 3 eps·max(1, |log λ|) (log, pow) or 2.5 eps (exp)
-_WIDE = 0.5
+#: relative (log, pow) or absolute (exp) gap beyond which the plain quotient (f(x) − f(y))/(x − y) of
+#: precomputed f values is used; its relative round-off is ≈ 2 eps·max(1, |log λ|)/gap ≤ 3e-14·max(1,
+#: |log λ|) there (f(λ) carries an absolute error of eps·|f|, the gap |f(x) − f(y)| ≥ ≈ gap·|f'|);
+#: smaller gaps take log1p/expm1 (cancellation-free), the smallest the mid-point derivative
+_WIDE = 1.0 / 64
 
 
 def _divided_difference(code, x, y, fx, fy, p, rtol):  # pragma: no cover - compiled by numba
