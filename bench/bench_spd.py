@@ -8,6 +8,8 @@ through the batch Karcher mean; ours differentiates through it by default).
 With ``--threads`` t (a thread budget), the peers (raw eigh, autograd, spd-learn) run with t
 torch intra-op threads, spdnas with t spectral worker threads and one intra-op thread
 (``spdnas.spd.functional.eigh_workers``); torch's own batched ``eigh`` stays a serial loop.
+Each timed call alternates with its reference (``eigh`` forward / the spd-learn step) round by round,
+and the ratio is the median of the per-round ratios, so drifting machine load hits both alike.
 Ratios are also given against the fastest reference time over all budgets ("vs best").
 
     python bench/bench_spd.py [--quick] [--threads 1 2] [--out metrics/bench_spd.json]
@@ -64,6 +66,23 @@ def timeit(fn, device, repeats: int, warmup: int = 2) -> float:
     return statistics.median(ts)
 
 
+def paired(fn, ref, device, repeats: int, warmup: int = 2):
+    """Time fn and its reference alternately, round by round, so that drifting machine load hits
+    both alike. Returns (median fn seconds, median of the per-round ratios fn/ref, the ref times)."""
+    for _ in range(warmup):
+        ref()
+        fn()
+    _sync(device)
+    t_fn, t_ref = [], []
+    for _ in range(repeats):
+        for f, out in ((ref, t_ref), (fn, t_fn)):
+            t0 = time.perf_counter()
+            f()
+            _sync(device)
+            out.append(time.perf_counter() - t0)
+    return statistics.median(t_fn), statistics.median(a / b for a, b in zip(t_fn, t_ref)), t_ref
+
+
 _THREADS = 1
 
 
@@ -97,13 +116,21 @@ def bench_functions(dtype, device, repeats, gen, shapes):
     for B, n in shapes:
         X = rand_spd(B, n, dtype, device, gen)
         G = torch.randn_like(X)
-        t_eigh = timeit(lambda: torch.linalg.eigh(X), device, repeats)
-        rows.append({"op": "eigh (forward only)", "shape": f"{B}x{n}²", "seconds": t_eigh, "ratio": 1.0, "ref": True})
+        shape = f"{B}x{n}²"
+
+        def eigh():
+            torch.linalg.eigh(X)
+
+        ref_times = []
+
+        def add(op, fn):
+            t, ratio, refs = paired(fn, eigh, device, repeats)
+            ref_times.extend(refs)
+            rows.append({"op": op, "shape": shape, "seconds": t, "ratio": ratio})
+
         if S.small_eigh.supports(X):
             # the eigensolver our functions use for small CPU matrices (compiled kernel, one thread)
-            t = timeit(lambda: S.small_eigh.eigh(X), device, repeats)
-            rows.append({"op": "eigh (spdnas small-matrix kernel)", "shape": f"{B}x{n}²", "seconds": t,
-                         "ratio": t / t_eigh})
+            add("eigh (spdnas small-matrix kernel)", lambda: S.small_eigh.eigh(X))
 
         def naive():
             Xr = X.detach().requires_grad_()
@@ -111,24 +138,24 @@ def bench_functions(dtype, device, repeats, gen, shapes):
             Y = (U * torch.log(L).unsqueeze(-2)) @ U.transpose(-1, -2)
             Y.backward(G)
 
-        t = timeit(naive, device, repeats)
-        rows.append({"op": "logm via autograd(eigh)", "shape": f"{B}x{n}²", "seconds": t, "ratio": t / t_eigh})
+        add("logm via autograd(eigh)", naive)
         for name, f in FUNCS.items():
             def run(f=f):
                 Xr = X.detach().requires_grad_()
-                f(Xr, check=False).backward(G)
+                with ours_threads():
+                    f(Xr, check=False).backward(G)
 
-            with ours_threads():
-                t = timeit(run, device, repeats)
-            rows.append({"op": f"{name} fwd+bwd (spdnas)", "shape": f"{B}x{n}²", "seconds": t, "ratio": t / t_eigh})
+            add(f"{name} fwd+bwd (spdnas)", run)
             if name in peers:
                 def run_peer(p=peers[name]):
                     Xr = X.detach().requires_grad_()
                     p.apply(Xr).backward(G)
 
-                t = timeit(run_peer, device, repeats)
-                rows.append({"op": f"{name} fwd+bwd (spd-learn)", "shape": f"{B}x{n}²", "seconds": t,
-                             "ratio": t / t_eigh})
+                add(f"{name} fwd+bwd (spd-learn)", run_peer)
+        # the reference row: every eigh time measured for this shape
+        rows.insert(len(rows) - sum(r["shape"] == shape for r in rows),
+                    {"op": "eigh (forward only)", "shape": shape, "seconds": statistics.median(ref_times),
+                     "ratio": 1.0, "ref": True})
     return rows
 
 
@@ -154,35 +181,37 @@ def bench_models(dtype, device, repeats, gen, batch=30, dims=(93, 70, 50, 30), n
     rows = []
     # SPDNetBN twice: ours by default differentiates through the batch Karcher mean; spd-learn's
     # SPDBatchNormMean detaches it, which ``detach_mean=True`` matches (the same computation)
+    peer_times = {}
     for bn, detach in ((False, False), (True, False), (True, True)):
-        ours = (S.SPDNetBN(dims, num_classes, detach_mean=detach) if bn else S.SPDNet(dims, num_classes))
-        ours = ours.to(device=device, dtype=dtype)
-        opt = S.riemannian_optimizer(ours, "sgd", lr=1e-2)
-
-        def step_ours():
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(ours(X), y).backward()
-            opt.step()
-
-        with S.checks(False), ours_threads():
-            t_ours = timeit(step_ours, device, repeats)
         name = "SPDNetBN" if bn else "SPDNet"
         ref = f"{name} train step (spd-learn)"
         if not detach:
             peer = _spdlearn_net(dims, num_classes, bn, dtype, device)
             popt = torch.optim.SGD(peer.parameters(), lr=1e-2)
 
-            def step_peer():
+            def step_peer(peer=peer, popt=popt):
                 popt.zero_grad()
                 torch.nn.functional.cross_entropy(peer(X[:, 0]), y).backward()
                 popt.step()
 
-            t_peer = timeit(step_peer, device, repeats)
-            rows.append({"op": ref, "shape": f"{batch}x{dims[0]}²", "seconds": t_peer, "ratio": 1.0, "ref": True,
-                         "ref_op": ref})
+        ours = (S.SPDNetBN(dims, num_classes, detach_mean=detach) if bn else S.SPDNet(dims, num_classes))
+        ours = ours.to(device=device, dtype=dtype)
+        opt = S.riemannian_optimizer(ours, "sgd", lr=1e-2)
+
+        def step_ours(ours=ours, opt=opt):
+            with S.checks(False), ours_threads():
+                opt.zero_grad()
+                torch.nn.functional.cross_entropy(ours(X), y).backward()
+                opt.step()
+
+        t_ours, ratio, refs = paired(step_ours, step_peer, device, repeats)
+        peer_times.setdefault(ref, []).extend(refs)
         label = f"{name} train step (spdnas)" if not detach else f"{name} train step, mean detached (spdnas)"
-        rows.append({"op": label, "shape": f"{batch}x{dims[0]}²", "seconds": t_ours, "ratio": t_ours / t_peer,
-                     "ref_op": ref})
+        rows.append({"op": label, "shape": f"{batch}x{dims[0]}²", "seconds": t_ours, "ratio": ratio, "ref_op": ref})
+    for ref, ts in peer_times.items():  # the reference rows: every time of that spd-learn step
+        at = next(i for i, r in enumerate(rows) if r["ref_op"] == ref)
+        rows.insert(at, {"op": ref, "shape": f"{batch}x{dims[0]}²", "seconds": statistics.median(ts), "ratio": 1.0,
+                         "ref": True, "ref_op": ref})
     return rows
 
 

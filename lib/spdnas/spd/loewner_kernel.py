@@ -3,12 +3,14 @@
 The backward pass of a spectral function U f(Λ) Uᵀ is U (K ∘ sym(Uᵀ G U)) Uᵀ with K the Loewner
 matrix of divided differences of f. With torch ops, K alone takes 8–18 elementwise passes over
 (N, n, n) grids (pair grids, near-pair switch, blend) plus two for sym and the product; each pass
-streams the whole batch through memory (≈ 0.5–1 ms per pass for 64 × 93² float64 here, more than a
-batched GEMM of the same size). This kernel computes each K_ij once per unordered pair, with the
-same cancellation-free closed forms and near-pair switch as :func:`spdnas.spd.functional.loewner`,
-evaluated in float64 whatever the input dtype, and writes c·K_ij·(A_ij + A_ji)/2 to both (i, j) and
-(j, i). It releases the GIL (the spectral worker threads run it side by side) and is used only
-where no autograd graph is being recorded (a double backward takes the torch path).
+streams the whole batch through memory (≈ 0.5–1 ms per pass for 64 × 93² float64 here, a third of a
+batched GEMM of the same size) and costs a dispatch (≈ 5 µs, which dominates for 10×10 matrices).
+This kernel computes each K_ij once per unordered pair, in float64 whatever the input dtype — the
+plain quotient (f(λ_i) − f(λ_j))/(λ_i − λ_j) of precomputed values for well-separated eigenvalues,
+the cancellation-free closed forms and the near-pair switch of
+:func:`spdnas.spd.functional.loewner` for close ones — and writes c·K_ij·(A_ij + A_ji)/2 to both
+(i, j) and (j, i). It releases the GIL (the spectral worker threads run it side by side) and is
+used only where no autograd graph is being recorded (a double backward takes the torch path).
 """
 
 from __future__ import annotations
