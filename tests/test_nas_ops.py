@@ -155,7 +155,7 @@ def test_genotype_json_roundtrip_and_validation(tmp_path):
     with pytest.raises(ValueError, match="corrupt"):
         gt.load_genotype(tmp_path / "bad.json")
     bad = dict(gt.RADAR_SPARSEMAX, reduce=[["BiMap_0", 0]] + gt.RADAR_SPARSEMAX["reduce"][1:])
-    with pytest.raises(ValueError, match="not a reduce op"):
+    with pytest.raises(ValueError, match="unknown reduce op"):
         gt.normalize_genotype(bad)
     with pytest.raises(ValueError, match="input"):
         gt.normalize_genotype(dict(gt.RADAR_SPARSEMAX, normal=[["Skip", 0], ["Skip", 2]] * 2))

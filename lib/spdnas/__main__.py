@@ -23,6 +23,7 @@ import os
 import sys
 from pathlib import Path
 
+from spdnas.cli import guarded
 from spdnas.plugins import import_optional
 
 # ``python -m spdnas`` runs this file as ``__main__``; make ``import spdnas.__main__`` (used by
@@ -167,11 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Entry point; bad inputs exit with status 2 and a one-line message."""
     args = build_parser().parse_args(argv)
-    try:
-        return int(args._run(args) or 0)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"spdnas {args.command}: error: {e}", file=sys.stderr)
-        return 2
+    return guarded(lambda: args._run(args), f"spdnas {args.command}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ import sys
 
 import yaml
 
+from ..cli import guarded
+
 
 def _parse_options(items) -> dict:
     opts = {}
@@ -46,7 +48,8 @@ def main(argv=None) -> int:
     o.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE")
     o.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    try:
+
+    def run():
         if args.cmd == "list":
             for name in list_datasets():
                 print(f"{name}: {dataset_options(name)}")
@@ -57,10 +60,8 @@ def main(argv=None) -> int:
         else:
             ds = load_dataset(args.name, **_parse_options(args.option))
             print(json.dumps(overview(ds, args.seed), indent=2))
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+    return guarded(run)
 
 
 if __name__ == "__main__":

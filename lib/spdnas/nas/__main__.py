@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cli import guarded
 from ..train import write_json
 
 
@@ -125,8 +126,4 @@ def _figure(genotype, stem, save_figure):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(guarded(main))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..genotype_checks import CELLS, KEYS, check_concat, check_pairs, genotype_dict, is_int
 from ..paths import atomic_write_bytes, atomic_write_text
 from .ops import NORMAL_OPS, REDUCE_OPS
 
@@ -46,65 +47,28 @@ def edge_kind(cell: str, input_index: int) -> str:
     return "reduce" if (cell == "reduce" and input_index < 2) else "normal"
 
 
-def _is_int(v) -> bool:
-    return not isinstance(v, bool) and isinstance(v, (int, np.integer))
-
-
-def _check_cell(pairs, cell: str, allow_none: bool = True):
-    if not isinstance(pairs, (list, tuple)) or len(pairs) < 2 or len(pairs) % 2:
-        raise ValueError(f"genotype[{cell!r}] must be a non-empty list with two [op, input] pairs per node")
-    out = []
-    for k, pair in enumerate(pairs):
-        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-            raise ValueError(f"genotype[{cell!r}][{k}] must be an [op, input] pair, got {pair!r}")
-        op, j = pair
-        node = k // 2
-        if not _is_int(j) or not 0 <= j < node + 2:
-            raise ValueError(f"genotype[{cell!r}][{k}]: input {j!r} must be an int in [0, {node + 2}) for node {node}")
-        kind = edge_kind(cell, int(j))
-        allowed = REDUCE_OPS if kind == "reduce" else NORMAL_OPS
-        if op not in allowed or (op == "none" and not allow_none):
-            raise ValueError(f"genotype[{cell!r}][{k}]: op {op!r} is not a {kind} op; allowed: {allowed}")
-        out.append([str(op), int(j)])
-    return out
-
-
-def _check_concat(concat, cell: str, steps: int):
-    if not isinstance(concat, (list, tuple, range)) or len(concat) == 0:
-        raise ValueError(f"genotype[{cell + '_concat'!r}] must be a non-empty list of node indices")
-    vals = []
-    for c in concat:
-        if not _is_int(c) or not 2 <= c < steps + 2:
-            raise ValueError(f"genotype[{cell + '_concat'!r}] entries must be ints in [2, {steps + 2}), got {list(concat)!r}")
-        vals.append(int(c))
-    if len(set(vals)) != len(vals):
-        raise ValueError(f"genotype[{cell + '_concat'!r}] has duplicates: {list(concat)!r}")
-    return sorted(vals)
+def _allowed(cell: str):
+    def ops(input_index: int):
+        kind = edge_kind(cell, input_index)
+        return kind, (REDUCE_OPS if kind == "reduce" else NORMAL_OPS)
+    return ops
 
 
 def normalize_genotype(genotype) -> dict:
     """Validate a genotype (dict or DARTS-style namedtuple) and return the canonical JSON-able dict."""
-    if hasattr(genotype, "_asdict"):
-        genotype = genotype._asdict()
-    if not isinstance(genotype, dict):
-        raise ValueError(f"genotype must be a dict, got {type(genotype).__name__}")
-    unknown = set(genotype) - {"normal", "normal_concat", "reduce", "reduce_concat"}
-    if unknown:
-        raise ValueError(f"unknown genotype keys: {sorted(unknown)}")
+    genotype = genotype_dict(genotype)
     out = {}
     steps = None
-    for cell in ("normal", "reduce"):
-        if cell not in genotype:
-            raise ValueError(f"genotype is missing {cell!r}")
-        pairs = _check_cell(genotype[cell], cell)
+    for cell in CELLS:
+        pairs = check_pairs(genotype[cell], cell, _allowed(cell))
         n = len(pairs) // 2
         if steps is not None and n != steps:
             raise ValueError(f"normal and reduce cells have different node counts ({steps} vs {n})")
         steps = n
         concat = genotype.get(f"{cell}_concat")
         out[cell] = pairs
-        out[f"{cell}_concat"] = list(range(2, n + 2)) if concat is None else _check_concat(concat, cell, n)
-    return {k: out[k] for k in ("normal", "normal_concat", "reduce", "reduce_concat")}
+        out[f"{cell}_concat"] = list(range(2, n + 2)) if concat is None else check_concat(concat, cell, n)
+    return {k: out[k] for k in KEYS}
 
 
 def genotype_to_json(genotype, indent: int | None = None) -> str:
@@ -202,10 +166,10 @@ def sample_genotype(rng, steps: int = 2) -> dict:
     a non-``none`` op uniformly from the edge's op family. ``rng``: numpy Generator or int seed.
     """
     if not isinstance(rng, np.random.Generator):
-        if not _is_int(rng):
+        if not is_int(rng):
             raise ValueError(f"sample_genotype: rng must be a numpy Generator or an int seed, got {rng!r}")
         rng = np.random.default_rng(int(rng))
-    if not _is_int(steps) or steps < 1:
+    if not is_int(steps) or steps < 1:
         raise ValueError(f"sample_genotype: steps must be a positive int, got {steps!r}")
     out = {}
     for cell in ("normal", "reduce"):

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..genotype_checks import CELLS, check_concat, check_pairs, genotype_dict
 from .base import DesignSpace, check_dataset_info, choice, prod, register_space
 from .complexity import conv2d_cx, gap2d_cx, linear_cx, new_cx, norm2d_cx, pool2d_cx
 
@@ -249,63 +250,23 @@ def loose_ends(pairs) -> list[int]:
     return [2 + i for i in range(n) if 2 + i not in used]
 
 
-def _check_pairs(pairs, kind, ops):
-    if not isinstance(pairs, (list, tuple)) or len(pairs) < 2 or len(pairs) % 2:
-        raise ValueError(f"genotype[{kind!r}] must be a non-empty list of 2 (op, input) pairs per node")
-    out = []
-    for j, pair in enumerate(pairs):
-        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-            raise ValueError(f"genotype[{kind!r}][{j}] must be an [op, input] pair, got {pair!r}")
-        op, idx = pair
-        if op not in ops:
-            raise ValueError(f"genotype[{kind!r}][{j}]: unknown op {op!r}; allowed: {sorted(ops)}")
-        node = j // 2
-        if isinstance(idx, bool) or not isinstance(idx, (int, np.integer)) or not 0 <= idx < node + 2:
-            raise ValueError(
-                f"genotype[{kind!r}][{j}]: input {idx!r} must be an int in [0, {node + 2}) for node {node}"
-            )
-        out.append([str(op), int(idx)])
-    return out
-
-
-def _check_concat(concat, kind, n):
-    if not isinstance(concat, (list, tuple)) or not concat:
-        raise ValueError(f"genotype[{kind!r}] must be a non-empty list of node indices")
-    vals = []
-    for c in concat:
-        if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not 2 <= c < n + 2:
-            raise ValueError(f"genotype[{kind!r}] entries must be ints in [2, {n + 2}), got {concat!r}")
-        vals.append(int(c))
-    if len(set(vals)) != len(vals):
-        raise ValueError(f"genotype[{kind!r}] has duplicate entries: {concat!r}")
-    return sorted(vals)
-
-
 def normalize_genotype(genotype, ops=None) -> dict:
     """Validate a genotype (dict or DARTS namedtuple) and return the canonical JSON-able dict.
 
     Missing ``*_concat`` default to all intermediate nodes. ``ops`` restricts allowed op names
     (default: every op in :data:`OPS`).
     """
-    if hasattr(genotype, "_asdict"):
-        genotype = genotype._asdict()
-    if not isinstance(genotype, dict):
-        raise ValueError(f"genotype must be a dict, got {type(genotype).__name__}")
-    unknown = set(genotype) - {"normal", "normal_concat", "reduce", "reduce_concat"}
-    if unknown:
-        raise ValueError(f"unknown genotype keys: {sorted(unknown)}")
+    genotype = genotype_dict(genotype)
     allowed = set(OPS if ops is None else ops)
     missing = set(allowed) - set(OPS)
     if missing:
         raise ValueError(f"ops not registered in OPS: {sorted(missing)}")
     out = {}
-    for kind in ("normal", "reduce"):
-        if kind not in genotype:
-            raise ValueError(f"genotype is missing {kind!r}")
-        pairs = _check_pairs(genotype[kind], kind, allowed)
+    for kind in CELLS:
+        pairs = check_pairs(genotype[kind], kind, lambda _input: ("", allowed))
         n = len(pairs) // 2
         concat = genotype.get(f"{kind}_concat")
-        concat = list(range(2, n + 2)) if concat is None else _check_concat(concat, f"{kind}_concat", n)
+        concat = list(range(2, n + 2)) if concat is None else check_concat(concat, kind, n)
         out[kind], out[f"{kind}_concat"] = pairs, list(concat)
     return out
 
