@@ -159,3 +159,17 @@ def test_modules_match_functional(rng):
 def test_bad_inputs(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_value_check_follows_the_library_switch():
+    """Like the spectral functions: checks(False) switches off the NaN/Inf host sync (shape checks stay)."""
+    import spdnas.spd as S
+
+    x = torch.tensor([[1.0, float("nan"), 0.0], [0.0, 1.0, 2.0]])
+    with S.checks(False):
+        assert torch.isnan(covariance(x)).any()
+        assert torch.isnan(CovPool()(x)).any()
+        with pytest.raises(ValueError, match="T >= 2"):
+            covariance(torch.zeros(3, 1))
+    with pytest.raises(ValueError, match="NaN"):
+        covariance(x)

@@ -27,6 +27,8 @@ import numbers
 import torch
 from torch import nn
 
+from .functional import checks_enabled
+
 __all__ = [
     "covariance",
     "frame_signal",
@@ -49,7 +51,7 @@ def _as_signal(x, name: str = "x", check: bool = True) -> torch.Tensor:
             raise ValueError(f"{name}: cannot convert {type(x).__name__} to a tensor ({exc})") from exc
     if not (x.is_floating_point() or x.is_complex()):
         raise ValueError(f"{name}: expected a floating or complex tensor, got dtype {x.dtype}")
-    if check and x.numel() and not bool(torch.isfinite(x).all()):
+    if check and checks_enabled() and x.numel() and not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name}: contains NaN or Inf values")
     return x
 
@@ -151,7 +153,8 @@ def covariance(
         complex_mode: ``"real"`` (Re of the Hermitian covariance, d x d) or ``"embed"``
             ([[Re, -Im], [Im, Re]], 2d x 2d); ignored for real x.
         eps: ridge added to the diagonal at the end.
-        check: raise ValueError on NaN/Inf input (one host sync).
+        check: raise ValueError on NaN/Inf input (one host sync; also off under
+            :func:`spdnas.spd.checks` ``(False)`` / :func:`spdnas.spd.set_checks` ``(False)``).
     """
     shrinkage = _check_shrinkage(shrinkage)
     _check_complex_mode(complex_mode)
