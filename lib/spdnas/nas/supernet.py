@@ -394,7 +394,9 @@ class SuperNet(nn.Module):
 
     def forward(self, X):
         X = prepare_input(X, self.config["in_dim"], self.head.fc.weight.dtype)
-        with F.fast_divided_differences(True):  # atanh/sinh Loewner forms in the backward pass
+        # atanh/sinh Loewner forms in the backward where the torch forms run (non-CPU devices, no numba);
+        # the CPU backward uses the compiled pass of spdnas.spd.loewner_kernel either way
+        with F.fast_divided_differences(True):
             w = self.arch_weights()
             s0 = s1 = self.stem(X)
             cache: dict = {}
