@@ -52,20 +52,6 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def timeit(fn, device, repeats: int, warmup: int = 2) -> float:
-    """Median wall time of fn() in seconds."""
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
-
-
 def paired(fn, ref, device, repeats: int, warmup: int = 2):
     """Time fn and its reference alternately, round by round, so that drifting machine load hits
     both alike. Returns (median fn seconds, median of the per-round ratios fn/ref, the ref times)."""

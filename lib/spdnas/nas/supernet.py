@@ -26,7 +26,7 @@ import torch.nn.functional as tF
 
 from ..spd import functional as F
 from ..spd import geometry as G
-from ..spd.modules import SPDBatchNorm, batch_norm, sparsemax, stiefel_init
+from ..spd.modules import SPDBatchNorm, sparsemax, stiefel_init
 from ..spd.parallel import branches, parallel_branches_enabled
 from .genotype import derive_genotype
 from .model import Head, Preprocess, Stem, _DTYPES, cell_plan, net_config, prepare_input, reproject_
@@ -71,9 +71,7 @@ def bimap(W: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
 def _batchnorm(bn: SPDBatchNorm, Y: torch.Tensor, running_mean: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """Batch-norm Y (k, J, B, C, m, m) with the settings of ``bn`` and its statistics/bias for these
     k edges, ``running_mean``/``bias`` (k, J, C, m, m): statistics per (edge, op, channel)."""
-    Z = batch_norm(Y.permute(2, 0, 1, 3, 4, 5), running_mean, bias, bn.training, bn.momentum, bn.karcher_iters,
-                   bn.detach_mean)
-    return Z.permute(1, 2, 0, 3, 4, 5)
+    return bn.normalize(Y.permute(2, 0, 1, 3, 4, 5), running_mean, bias).permute(1, 2, 0, 3, 4, 5)
 
 
 class EdgeGroup(nn.Module):
@@ -306,8 +304,7 @@ class MixedCell(nn.Module):
     def _input_branch(self, bn, R, w_pre, mean_pre, bias_pre, w_mix, *tensors):
         """Edges reading one cell input, as a pure function of its tensors: BiMap -> BN of the
         preprocessing (settings of the module ``bn``), the candidates of those edges, their mixes."""
-        X = batch_norm(bimap(w_pre, R), mean_pre, bias_pre, bn.training, bn.momentum, bn.karcher_iters,
-                       bn.detach_mean)
+        X = bn.normalize(bimap(w_pre, R), mean_pre, bias_pre)
         return _mix(self.inputs(X[None], dict(zip(self._part_names, tensors))), w_mix, self.iters)
 
     def forward(self, s0, s1, weights, cache: dict | None = None):

@@ -434,8 +434,7 @@ def _pairs(v: torch.Tensor):
     return v.unsqueeze(-1).expand(shape).contiguous(), v.unsqueeze(-2).expand(shape).contiguous()
 
 
-def loewner(L: torch.Tensor, kind: str, p: float = 0.0, fL: torch.Tensor | None = None,
-            fast: bool = False) -> torch.Tensor:
+def loewner(L: torch.Tensor, kind: str, p: float = 0.0, fast: bool = False) -> torch.Tensor:
     """Loewner matrix K_ij of divided differences of f at eigenvalues L (..., n) → (..., n, n).
 
     Pairs with |λ_i − λ_j| <= rtol·|λ_j| (absolute for exp) use the derivative at the mid point; the
@@ -471,13 +470,13 @@ def loewner(L: torch.Tensor, kind: str, p: float = 0.0, fL: torch.Tensor | None 
             dd = torch.expm1(torch.log1p(q).mul_(p)).div_(q).mul_(torch.pow(lj, p - 1.0))
             deriv = torch.pow(li.add_(lj).mul_(0.5), p - 1.0).mul_(p)
     elif kind == "reeig":
-        return _loewner_reeig(L, p, fL if fL is not None else _f(kind, L, p))
+        return _loewner_reeig(L, p)
     else:
         raise ValueError(f"unknown spectral function {kind!r}")
     return torch.addcmul(dd, near, deriv.sub_(dd))
 
 
-def _loewner_reeig(L: torch.Tensor, eps: float, fL: torch.Tensor) -> torch.Tensor:
+def _loewner_reeig(L: torch.Tensor, eps: float) -> torch.Tensor:
     """Divided differences of f(λ) = max(λ, ε), exact without a near-pair switch.
 
     (f_i − f_j)/(λ_i − λ_j) is exactly 1 when both eigenvalues are kept (f = λ, the same floating
@@ -489,7 +488,7 @@ def _loewner_reeig(L: torch.Tensor, eps: float, fL: torch.Tensor) -> torch.Tenso
     li, lj = _pairs(L)
     d = li.sub_(lj)  # λ_i − λ_j; lj is free after this
     tie = (d == 0).to(L.dtype)
-    fi, fj = _pairs(fL)
+    fi, fj = _pairs(_f("reeig", L, eps))
     num = fi.sub_(fj).addcmul_(tie, (L > eps).to(L.dtype).unsqueeze(-1))
     return num.div_(d.add_(tie))
 
@@ -519,8 +518,9 @@ def _dk(L: torch.Tensor, U: torch.Tensor, terms, fast: bool = False) -> torch.Te
         if loewner_kernel.supports(A, kind):
             acc = loewner_kernel.hadamard_sym(L, A, kind, p, _rtol(L.dtype), a, c, out=acc)
             continue
-        K = loewner(L if a == 1.0 else a * L, kind, p, fast=fast)
-        t = K.mul_(sym(A)) if c == 1.0 else K.mul_(sym(A)).mul_(c)
+        t = loewner(L if a == 1.0 else a * L, kind, p, fast=fast).mul_(sym(A))
+        if c != 1.0:
+            t.mul_(c)
         acc = t if acc is None else acc.add_(t)
     return U @ acc @ Ut
 

@@ -189,9 +189,16 @@ class SPDBatchNorm(nn.Module):
             raise ValueError(f"SPDBatchNorm: expects {self.n}x{self.n} matrices, got {X4.shape[-1]}")
         if self.training and X4.shape[0] < 1:
             raise ValueError("SPDBatchNorm: empty batch")
-        Y = batch_norm(X4, self.running_mean, self.bias, self.training, self.momentum, self.karcher_iters,
-                       self.detach_mean)
+        Y = self.normalize(X4)
         return Y.squeeze(1) if was3 else Y
+
+    def normalize(self, X: torch.Tensor, running_mean: torch.Tensor | None = None,
+                  bias: torch.Tensor | None = None) -> torch.Tensor:
+        """:func:`batch_norm` of X (B, *channels, n, n) with this layer's mode and settings, and its own
+        running mean and bias unless others are given (e.g. views of them for some of the channels)."""
+        return batch_norm(X, self.running_mean if running_mean is None else running_mean,
+                          self.bias if bias is None else bias, self.training, self.momentum, self.karcher_iters,
+                          self.detach_mean)
 
     def extra_repr(self):
         return f"{self.n}, channels={self.channels}, momentum={self.momentum}, karcher_iters={self.karcher_iters}"
