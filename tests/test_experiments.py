@@ -11,7 +11,9 @@ import pytest
 import scipy.stats
 from matplotlib.figure import Figure
 
+from spdnas import analysis as A
 from spdnas import experiments as E
+from spdnas import nas, plots
 from spdnas import pipeline
 from spdnas.nas import NORMAL_OPS, REDUCE_OPS, normalize_genotype
 
@@ -285,9 +287,9 @@ def _search_metrics(path, epochs=3, steps=2):
 def test_search_history_and_alpha_history(tmp_path):
     f = tmp_path / "search_metrics.json"
     hist = _search_metrics(f)
-    h = E.search_history(f)
+    h = nas.search_history(f)
     assert list(h["epoch"]) == [1, 2, 3] and h["val_acc"].iloc[-1] == pytest.approx(0.5)
-    a = E.alpha_history(f)
+    a = nas.alpha_history(f)
     assert len(a) == 3 * 2 * 5 * 6  # epochs x cells x edges (2 nodes: 2 + 3) x ops
     # reduction-cell input edges use the reduction op names, node-to-node edges the normal ones
     red = a[(a["cell"] == "reduce") & (a["edge"] == "0->2")]
@@ -295,26 +297,26 @@ def test_search_history_and_alpha_history(tmp_path):
     assert set(a[(a["cell"] == "reduce") & (a["edge"] == "2->3")]["op"]) == set(NORMAL_OPS)
     one = a[(a["epoch"] == 2) & (a["cell"] == "normal") & (a["edge"] == "1->3")]
     assert one["weight"].to_numpy() == pytest.approx(hist[1]["arch_weights"]["normal"][3])
-    assert isinstance(E.plot_search_curves({"x": h}), Figure)
-    assert isinstance(E.plot_alpha_evolution(a, title="t"), Figure)
+    assert isinstance(plots.plot_search_curves({"x": h}), Figure)
+    assert isinstance(plots.plot_alpha_evolution(a, title="t"), Figure)
 
 
 def test_search_history_bad_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="search metrics"):
-        E.search_history(tmp_path / "missing.json")
+        nas.search_history(tmp_path / "missing.json")
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     with pytest.raises(ValueError, match="corrupt"):
-        E.search_history(bad)
+        nas.search_history(bad)
     bad.write_text(json.dumps({"history": []}))
     with pytest.raises(ValueError, match="no search history"):
-        E.alpha_history(bad)
+        nas.alpha_history(bad)
     bad.write_text(json.dumps({"history": [{"epoch": 1, "arch_weights": {"normal": [[float("nan")] * 6] * 5}}]}))
     with pytest.raises(ValueError, match="finite"):
-        E.alpha_history(bad)
+        nas.alpha_history(bad)
     bad.write_text(json.dumps({"history": [{"epoch": 1}]}))
     with pytest.raises(ValueError, match="malformed"):
-        E.search_history(bad)
+        nas.search_history(bad)
 
 
 def test_read_plan_errors(tmp_path):
@@ -378,7 +380,7 @@ def test_cell_space_population_and_summary():
 
 def test_compare_variants_against_scipy():
     pop = E.cell_space_population(_cell_records())
-    t = E.compare_variants(pop, "full", bins=3)
+    t = A.compare_variants(pop, "full", bins=3)
     plain = t[(t["variant"] == "bimap_only") & (t["normalisation"] == "none")].iloc[0]
     a = pop[pop["space"] == "bimap_only"]["error"]
     b = pop[pop["space"] == "full"]["error"]
@@ -389,22 +391,22 @@ def test_compare_variants_against_scipy():
     assert nb["status"].startswith("not run:") and "do not overlap" in nb["status"]
     bo = t[(t["variant"] == "bimap_only") & (t["normalisation"] == "params")].iloc[0]
     assert bo["status"] == "ok" and 1 <= bo["bins"] <= 3 and 0 <= bo["ks_D"] <= 1
-    sub, k, excluded = E.normalizable_subset(pop, "full", 3)
+    sub, k, excluded = A.normalizable_subset(pop, "full", 3)
     assert set(sub["space"]) == {"full", "bimap_only"} and excluded == ["no_bimap"] and k == bo["bins"]
     with pytest.raises(ValueError, match="reference space"):
-        E.compare_variants(pop, "convs")
+        A.compare_variants(pop, "convs")
 
 
 def test_figures_and_their_errors():
     t = E.table2(_records(), ["radar_sim", "hdm05"])
-    assert isinstance(E.plot_accuracy_bars(t), Figure)
+    assert isinstance(plots.plot_accuracy_bars(t), Figure)
     with pytest.raises(ValueError, match="no finished"):
-        E.plot_accuracy_bars(t[t["dataset"] == "hdm05"])
+        plots.plot_accuracy_bars(t[t["dataset"] == "hdm05"])
     rows = [{"method": "SPDNet", "fraction": f, "status": "ok", "test_acc": f, "params": 1} for f in (0.1, 1.0)]
-    assert isinstance(E.plot_data_efficiency(E.data_efficiency_table(pd.DataFrame(rows))), Figure)
-    assert isinstance(E.plot_edge_weight_hist({"softmax": [0.1, 0.2], "sparsemax": [0.0, 1.0]}), Figure)
+    assert isinstance(plots.plot_data_efficiency(E.data_efficiency_table(pd.DataFrame(rows))), Figure)
+    assert isinstance(plots.plot_edge_weight_hist({"softmax": [0.1, 0.2], "sparsemax": [0.0, 1.0]}), Figure)
     with pytest.raises(ValueError, match="not finite"):
-        E.plot_edge_weight_hist({"softmax": [float("nan")]})
+        plots.plot_edge_weight_hist({"softmax": [float("nan")]})
     with pytest.raises(ValueError):
-        E.plot_search_curves({})
+        plots.plot_search_curves({})
     assert matplotlib.get_backend()  # no backend switch happened in the library

@@ -5,6 +5,7 @@ numpy functions of error arrays and optional complexity-normalisation weights.
 """
 
 from .bootstrap import Band, bootstrap_edf, bootstrap_rse
+from .compare import compare_variants, normalizable_subset, usable_bins
 from .population import (
     COLUMNS,
     load_nas_bench_macro,
@@ -43,7 +44,7 @@ from .stats import (
 )
 
 __all__ = [
-    "Band", "bootstrap_edf", "bootstrap_rse",
+    "Band", "bootstrap_edf", "bootstrap_rse", "compare_variants", "normalizable_subset", "usable_bins",
     "COLUMNS", "load_nas_bench_macro", "load_nds_json", "load_population", "load_sweep_records",
     "save_population", "save_sweep_records", "validate_population",
     "PointEstimateResult", "RSEResult", "SampleSizeResult", "decay_slope", "ks_vs_sample_size",

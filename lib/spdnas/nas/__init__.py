@@ -21,6 +21,7 @@ from .genotype import (
     save_figure,
     save_genotype,
 )
+from .history import alpha_history, search_history
 from .model import PRESETS, SPDCellNetwork, build_network, cell_plan, net_config, network_complexity
 from .ops import NORMAL_OPS, OPS, REDUCE_OPS, make_op, op_complexity
 from .search import SEARCH_DEFAULTS, Architect, resolve_data, search, search_config, train_genotype

@@ -1,77 +1,12 @@
-"""Figures for design-space analysis in one consistent seaborn style (pycls/NDS-like).
-
-Every ``plot_*`` function returns a :class:`matplotlib.figure.Figure` built without pyplot (no
-global figure state; notebooks still display it). :func:`save_figure` writes PDF + PNG
-atomically with deterministic bytes.
-"""
+"""Design-space figures of Radosavovic et al. (NDS): error EDFs, complexity EDFs, RSE, KS vs sample size."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
-from pathlib import Path
-
-import matplotlib as mpl
 import numpy as np
-import pandas as pd
-import seaborn as sns
 from matplotlib.figure import Figure
 
-from spdnas import analysis as A
-from spdnas.paths import atomic_write_bytes
-
-_RC = {
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "grid.alpha": 0.4,
-    "legend.frameon": False,
-    "lines.linewidth": 2.0,
-    "svg.hashsalt": "spdnas",
-}
-_LABELS = {"params": "params", "flops": "flops", "error": "error (%)"}
-
-
-@contextlib.contextmanager
-def style(context: str = "paper", font_scale: float = 1.2):
-    """Context manager applying the workbench plot style (seaborn whitegrid + colorblind)."""
-    with sns.axes_style("whitegrid"), sns.plotting_context(context, font_scale=font_scale), \
-            mpl.rc_context(_RC):
-        with sns.color_palette("colorblind"):
-            yield
-
-
-def palette(n: int) -> list:
-    """``n`` colours of the workbench palette."""
-    return sns.color_palette("colorblind", max(1, int(n)))
-
-
-def _figure(ncols: int = 1, nrows: int = 1, w: float = 4.0, h: float = 3.2):
-    fig = Figure(figsize=(w * ncols, h * nrows), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    return fig, axes.ravel()
-
-
-def _check_df(df, cols) -> None:
-    if not isinstance(df, pd.DataFrame) or len(df) == 0:
-        raise ValueError("expected a non-empty population DataFrame")
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise ValueError(f"population lacks column(s) {missing}")
-
-
-def _logx(ax):
-    """Log x axis; minor ticks at 2x and 5x only, so their labels (short ranges) do not overlap."""
-    ax.set_xscale("log")
-    ax.xaxis.set_minor_locator(mpl.ticker.LogLocator(subs=(2.0, 5.0)))
-
-
-def _int_x(ax):
-    ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
-
-
-def _step(ax, x, y, **kw):
-    ax.step(x, y, where="post", **kw)
+from .. import analysis as A
+from .style import check_frame, integer_x, log_x, new_figure, palette, step_post, style
 
 
 def _space_edfs(df, by, bins, lo, hi, log_bins, space_col):
@@ -94,7 +29,7 @@ def _draw_edfs(ax, df, by, bins, lo, hi, log_bins, space_col, band, n_boot, seed
         x, f = A.edf(e, w, side="right")
         x = np.concatenate([[x[0]], x])
         f = np.concatenate([[0.0], f])
-        _step(ax, x, f, color=c, label=str(name))
+        step_post(ax, x, f, color=c, label=str(name))
         if band:
             grid = np.linspace(e.min(), e.max(), 200)
             b = A.bootstrap_edf(e, w, grid, n_boot=n_boot, strata=strata, seed=seed)
@@ -112,9 +47,9 @@ def plot_edfs(df, by: str | None = None, bins: int = 10, lo=None, hi=None, log_b
 
     ``band=True`` adds a 95% bootstrap band (stratified by complexity bin when normalised).
     """
-    _check_df(df, ["error", space_col] + ([by] if by else []))
+    check_frame(df, ["error", space_col] + ([by] if by else []))
     with style():
-        fig, (ax,) = _figure()
+        fig, (ax,) = new_figure()
         _draw_edfs(ax, df, by, bins, lo, hi, log_bins, space_col, band, n_boot, seed)
         if xlim is not None:
             ax.set_xlim(*xlim)
@@ -124,9 +59,9 @@ def plot_edfs(df, by: str | None = None, bins: int = 10, lo=None, hi=None, log_b
 def plot_edf_comparison(df, bins: int = 10, metrics=("params", "flops"), log_bins: bool = False,
                         space_col: str = "space", xlim=None) -> Figure:
     """Unnormalised vs params- vs flops-normalised error EDFs side by side (NDS Fig. 3)."""
-    _check_df(df, ["error", space_col, *metrics])
+    check_frame(df, ["error", space_col, *metrics])
     with style():
-        fig, axes = _figure(ncols=1 + len(metrics), w=3.4)
+        fig, axes = new_figure(ncols=1 + len(metrics), w=3.4)
         for ax, by in zip(axes, (None, *metrics)):
             _draw_edfs(ax, df, by, bins, None, None, log_bins, space_col, False, 0, 0)
             if xlim is not None:
@@ -138,9 +73,9 @@ def plot_complexity_edfs(df, metrics=("params", "flops"), normalized: bool = Fal
                          log_bins: bool = False, space_col: str = "space", logx: bool = True) -> Figure:
     """Complexity EDFs per space; ``normalized=True`` uses the normalisation weights (they agree
     across spaces at every bin edge, the check that normalisation worked)."""
-    _check_df(df, [space_col, *metrics])
+    check_frame(df, [space_col, *metrics])
     with style():
-        fig, axes = _figure(ncols=len(metrics), w=3.8)
+        fig, axes = new_figure(ncols=len(metrics), w=3.8)
         for ax, by in zip(axes, metrics):
             if normalized:
                 nd = A.normalize_spaces(df, by=by, bins=bins, log_bins=log_bins, space_col=space_col)
@@ -150,9 +85,9 @@ def plot_complexity_edfs(df, metrics=("params", "flops"), normalized: bool = Fal
                 groups = {k: (g[by].to_numpy(np.float64), None) for k, g in df.groupby(space_col, sort=True)}
             for c, (name, (v, w)) in zip(palette(len(groups)), groups.items()):
                 x, f = A.edf(v, w, side="right")
-                _step(ax, np.concatenate([[x[0]], x]), np.concatenate([[0.0], f]), color=c, label=str(name))
+                step_post(ax, np.concatenate([[x[0]], x]), np.concatenate([[0.0], f]), color=c, label=str(name))
             if logx:
-                _logx(ax)
+                log_x(ax)
             ax.set_xlabel(by + (" (normalised)" if normalized else ""))
             ax.set_ylabel("cumulative prob.")
             ax.legend(loc="upper left")
@@ -162,10 +97,10 @@ def plot_complexity_edfs(df, metrics=("params", "flops"), normalized: bool = Fal
 def plot_error_vs_complexity(df, by: str = "params", space_col: str = "space", max_points: int = 5000,
                              seed=0, logx: bool = True, alpha: float = 0.15) -> Figure:
     """Scatter of error vs complexity per space (at most ``max_points`` random models each)."""
-    _check_df(df, ["error", by, space_col])
+    check_frame(df, ["error", by, space_col])
     rng = np.random.default_rng(seed)
     with style():
-        fig, (ax,) = _figure(w=4.6)
+        fig, (ax,) = new_figure(w=4.6)
         groups = list(df.groupby(space_col, sort=True))
         for c, (name, g) in zip(palette(len(groups)), groups):
             if len(g) > max_points:
@@ -173,7 +108,7 @@ def plot_error_vs_complexity(df, by: str = "params", space_col: str = "space", m
             ax.scatter(g[by], g["error"], s=6, color=c, alpha=alpha, label=str(name),
                        rasterized=True, linewidths=0)
         if logx:
-            _logx(ax)
+            log_x(ax)
         ax.set_xlabel(by)
         ax.set_ylabel("error (%)")
         leg = ax.legend(loc="upper right", markerscale=2)
@@ -195,7 +130,7 @@ def plot_rse(curves, ylabel: str = "min error (%)") -> Figure:
     :class:`RSEResult` and the bootstrap interval for :class:`Band`. x axis: log2 experiment size."""
     curves = _as_dict(curves, "curves")
     with style():
-        fig, (ax,) = _figure()
+        fig, (ax,) = new_figure()
         for c, (name, r) in zip(palette(len(curves)), curves.items()):
             if isinstance(r, A.RSEResult):
                 x, y, lo, hi = r.k, r.mean, r.lower, r.upper
@@ -207,7 +142,7 @@ def plot_rse(curves, ylabel: str = "min error (%)") -> Figure:
             ax.plot(lx, y, marker="o", ms=3, color=c, label=str(name) or None)
             ax.fill_between(lx, lo, hi, color=c, alpha=0.15, linewidth=0)
         ax.set_xlabel("experiment size (log2)")
-        _int_x(ax)
+        integer_x(ax)
         ax.set_ylabel(ylabel)
         if any(curves):
             ax.legend(loc="upper right")
@@ -218,7 +153,7 @@ def plot_ks_sample_size(results, fit_range=None) -> Figure:
     """Mean KS statistic vs sample size (log2), ``+-`` one std, with a dashed ``c/sqrt(k)`` fit."""
     results = _as_dict(results, "results")
     with style():
-        fig, (ax,) = _figure()
+        fig, (ax,) = new_figure()
         for c, (name, r) in zip(palette(len(results)), results.items()):
             if not isinstance(r, A.SampleSizeResult):
                 raise ValueError(f"result {name!r}: expected SampleSizeResult, got {type(r).__name__}")
@@ -231,7 +166,7 @@ def plot_ks_sample_size(results, fit_range=None) -> Figure:
                     label=f"{name + ': ' if name else ''}fit k^{slope:.2f}")
         ax.axhline(0, color="0.5", lw=1)
         ax.set_xlabel("sample size (log2)")
-        _int_x(ax)
+        integer_x(ax)
         ax.set_ylabel("KS statistic (D)")
         ax.legend(loc="upper right")
     return fig
@@ -242,7 +177,7 @@ def plot_point_estimate(result, bins: int = 29) -> Figure:
     if not isinstance(result, A.PointEstimateResult):
         raise ValueError(f"expected PointEstimateResult, got {type(result).__name__}")
     with style():
-        fig, (ax,) = _figure()
+        fig, (ax,) = new_figure()
         ax.hist(result.diff, bins=bins, color=palette(1)[0], alpha=0.85)
         ax.axvline(0, color=palette(4)[3], ls="--", lw=2)
         ax.set_xlabel(f"min error(B={result.b}) - min error(M={result.m})")
@@ -252,31 +187,3 @@ def plot_point_estimate(result, bins: int = 29) -> Figure:
     return fig
 
 
-def save_figure(fig: Figure, path_stem: str | os.PathLike, dpi: int = 150,
-                formats=("pdf", "png")) -> list[Path]:
-    """Write ``<stem>.pdf`` and ``<stem>.png`` atomically with deterministic bytes.
-
-    Saved under :func:`style` (matplotlib creates extra tick artists at draw time from the
-    current rcParams). The layout engine is run once and then frozen (``'none'``): constrained
-    layout re-solved at every save drifts in the last float bits, which changes the bytes.
-    """
-    if not isinstance(fig, Figure):
-        raise ValueError(f"expected a matplotlib Figure, got {type(fig).__name__}")
-    stem = Path(path_stem)
-    if stem.suffix.lower() in (".pdf", ".png"):
-        stem = stem.with_suffix("")
-    meta = {"pdf": {"CreationDate": None, "ModDate": None}, "png": {"Software": None},
-            "svg": {"Date": None}}
-    out = []
-    if not isinstance(fig.get_layout_engine(), (type(None), mpl.layout_engine.PlaceHolderLayoutEngine)):
-        with style():
-            fig.draw_without_rendering()
-        fig.set_layout_engine("none")
-    for fmt in formats:
-        if fmt not in meta:
-            raise ValueError(f"unsupported figure format {fmt!r}; use pdf, png or svg")
-        buf = io.BytesIO()
-        with style():
-            fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta[fmt])
-        out.append(atomic_write_bytes(stem.with_name(f"{stem.name}.{fmt}"), buf.getvalue()))
-    return out

@@ -5,7 +5,7 @@ Usage (npm only needed to fetch the packages once)::
 
     tmp=$(mktemp -d) && (cd "$tmp" && npm pack vega@5 vega-lite@5 vega-embed@6 && for f in *.tgz; \
         do mkdir "${f%.tgz}" && tar xzf "$f" -C "${f%.tgz}" --strip-components 1; done)
-    .venv/bin/python plots/make_offline_template.py "$tmp"   # then: dvc plots show
+    .venv/bin/python tools/make_offline_template.py "$tmp"   # then: dvc plots show
 
 The template has DVC's ``{plot_divs}`` placeholder but no ``{scripts}`` placeholder, so DVC does
 not add its CDN ``<script src=...>`` tags.

@@ -1,0 +1,75 @@
+"""SPDNetNAS experiments: search / train grids, result tables, paper numbers (notebooks 02-05, 09).
+
+Compute stages (command line, one DVC stage each; all resumable, every finished unit of work is
+a ``record.json`` that a re-run skips)::
+
+    python -m spdnas.experiments search          --out runs/experiments/search
+    python -m spdnas.experiments train           --out runs/experiments/train  --search runs/experiments/search
+    python -m spdnas.experiments data-efficiency --out runs/experiments/data_efficiency --search ...
+    python -m spdnas.experiments cell-spaces     --out runs/experiments/cell_spaces
+
+Each reads its params.yaml section (``exp_search``, ``exp_train``, ``exp_data_efficiency``,
+``exp_cell_spaces``) for the active profile and writes ``plan.json``: one record per planned
+unit with ``status`` ``"ok"`` or ``"not run: <reason>"`` (missing external data, failed
+dependency). The notebooks only read these folders and assemble tables/figures with
+:func:`table2`, :func:`table5`, :func:`data_efficiency_table`, :func:`cell_space_summary` etc.
+(figures: :mod:`spdnas.plots.spdnetnas`; NDS comparisons: :mod:`spdnas.analysis.compare`)
+
+Protocol: every dataset is split once, stratified by class, with ``fractions`` (train, val, test)
+and ``split_seed`` of ``exp_search``; searches learn weights on train and architecture
+parameters on val; all networks are then trained from scratch on train and their test accuracy
+after the last epoch is reported (mean ± std over seeds, std with ddof=1 as in the papers).
+"""
+
+from .cli import main
+from .config import (
+    CELL_SPACE_VARIANTS,
+    EXTERNAL,
+    METHODS,
+    SECTIONS,
+    SPD_DATASETS,
+    STAGE_DEFAULTS,
+    WEIGHTINGS,
+    for_dataset,
+    stage_config,
+)
+from .setup import (
+    baseline_dims,
+    dataset_options,
+    dataset_status,
+    load_experiment_data,
+    net_for,
+    sample_variant_genotype,
+    variant_ops,
+)
+from .stages import (
+    cell_space_population,
+    run_cell_spaces_stage,
+    run_data_efficiency_stage,
+    run_search_stage,
+    run_train_stage,
+)
+from .tables import (
+    PAPER_DATASET,
+    PAPER_NOT_IN_TEXT,
+    PAPER_SOURCE,
+    PAPER_TABLE2,
+    cell_space_summary,
+    data_efficiency_table,
+    format_pm,
+    genotypes_table,
+    paper_table2,
+    summarize,
+    table2,
+    table5,
+)
+from .units import read_plan, read_records
+
+__all__ = [
+    "CELL_SPACE_VARIANTS", "EXTERNAL", "METHODS", "SECTIONS", "SPD_DATASETS", "STAGE_DEFAULTS", "WEIGHTINGS",
+    "for_dataset", "stage_config", "baseline_dims", "dataset_options", "dataset_status", "load_experiment_data",
+    "net_for", "sample_variant_genotype", "variant_ops", "cell_space_population", "run_cell_spaces_stage",
+    "run_data_efficiency_stage", "run_search_stage", "run_train_stage", "PAPER_DATASET", "PAPER_NOT_IN_TEXT",
+    "PAPER_SOURCE", "PAPER_TABLE2", "cell_space_summary", "data_efficiency_table", "format_pm", "genotypes_table",
+    "paper_table2", "summarize", "table2", "table5", "read_plan", "read_records", "main",
+]

@@ -1,0 +1,136 @@
+"""Experiment constants and the validated configs of the compute stages (params.yaml sections)."""
+
+from __future__ import annotations
+
+import json
+
+from ..core.validators import int_list, name_list, positive_int, positive_number, split_fractions
+from ..nas import WEIGHTINGS
+
+__all__ = ["METHODS", "WEIGHTINGS", "SPD_DATASETS", "EXTERNAL", "CELL_SPACE_VARIANTS", "STAGE_DEFAULTS", "SECTIONS",
+           "stage_config", "for_dataset"]
+
+METHODS = ("SPDNet", "SPDNetBN", "SPDNetNAS (R)", "SPDNetNAS", "DARTS", "FairDARTS")
+
+
+SPD_DATASETS = ("radar_sim", "basicmotions", "japanesevowels", "hdm05")
+
+
+EXTERNAL = {"hdm05": "hdm05"}  # dataset -> folder under the shared data root
+
+
+# Cell-space variants (NDS's NAS-space study transposed to SPD cells): the non-'none' ops each
+# variant may use on normal edges and on the input edges of reduction cells.
+_ALL_NORMAL = ("WeightedPooling", "BiMap_0", "BiMap_1", "BiMap_2", "Skip")
+
+
+_ALL_REDUCE = ("AvgPooling", "MaxPooling", "BiMap_1_reduced", "BiMap_2_reduced", "Skip_reduced")
+
+
+CELL_SPACE_VARIANTS = {
+    "full": (_ALL_NORMAL, _ALL_REDUCE),
+    "bimap_only": (("BiMap_0", "BiMap_1", "BiMap_2"), ("BiMap_1_reduced", "BiMap_2_reduced")),
+    "no_bimap": (("WeightedPooling", "Skip"), ("AvgPooling", "MaxPooling", "Skip_reduced")),
+    "no_skip": (("WeightedPooling", "BiMap_0", "BiMap_1", "BiMap_2"),
+                ("AvgPooling", "MaxPooling", "BiMap_1_reduced", "BiMap_2_reduced")),
+}
+
+
+STAGE_DEFAULTS = {
+    "search": dict(datasets=["radar_sim", "basicmotions", "hdm05"], ablation_datasets=["radar_sim"],
+                   radar_per_class=50, fractions=[0.5, 0.25, 0.25], split_seed=0, seed=0, epochs=2, order=1,
+                   batch_size=30, max_steps=None, overrides={}),
+    "train": dict(methods=list(METHODS), seeds=[0], epochs=5, batch_size=30, lr=0.025,
+                  euclid_search_epochs=1, euclid_C=4, euclid_layers=2, overrides={}),
+    "data_efficiency": dict(dataset="radar_sim", train_fractions=[0.1, 0.33, 0.8, 1.0],
+                            methods=["SPDNet", "SPDNetBN", "SPDNetNAS"], seeds=[0], epochs=5, batch_size=30,
+                            lr=0.025),
+    "cell_spaces": dict(dataset="basicmotions", dataset_options={}, variants=list(CELL_SPACE_VARIANTS), n=4,
+                        steps=2, seed=0, epochs=2, batch_size=10, lr=0.025, fractions=[0.5, 0.25, 0.25]),
+}
+
+
+SECTIONS = {"search": "exp_search", "train": "exp_train", "data_efficiency": "exp_data_efficiency",
+             "cell_spaces": "exp_cell_spaces"}
+
+
+def stage_config(kind: str, params: dict | None = None) -> dict:
+    """Validated config of a compute stage (``search``, ``train``, ``data_efficiency``, ``cell_spaces``).
+
+    ``params``: the stage's params.yaml values (unknown keys raise ``ValueError``); missing keys
+    take the defaults of the schema. ``overrides`` maps a dataset to key overrides (e.g. fewer
+    epochs for hdm05).
+    """
+    if kind not in STAGE_DEFAULTS:
+        raise ValueError(f"unknown experiment stage {kind!r}; choose from {sorted(STAGE_DEFAULTS)}")
+    params = dict(params or {})
+    unknown = set(params) - set(STAGE_DEFAULTS[kind])
+    if unknown:
+        raise ValueError(f"{kind} config: unknown keys {sorted(unknown)}; allowed: {sorted(STAGE_DEFAULTS[kind])}")
+    cfg = json.loads(json.dumps({**STAGE_DEFAULTS[kind], **params}))
+    if kind == "search":
+        cfg["datasets"] = name_list(cfg["datasets"], SPD_DATASETS, "search datasets")
+        cfg["ablation_datasets"] = name_list(cfg["ablation_datasets"], cfg["datasets"], "ablation_datasets") \
+            if cfg["ablation_datasets"] else []
+        cfg["radar_per_class"] = positive_int(cfg["radar_per_class"], "radar_per_class")
+        cfg["fractions"] = split_fractions(cfg["fractions"], "fractions")
+        for k in ("epochs", "batch_size"):
+            cfg[k] = positive_int(cfg[k], k)
+        cfg["max_steps"] = positive_int(cfg["max_steps"], "max_steps", allow_none=True)
+        if cfg["order"] not in (1, 2):
+            raise ValueError(f"search order must be 1 or 2, got {cfg['order']!r}")
+        allowed = {"epochs", "batch_size", "max_steps", "order"}
+    elif kind == "train":
+        cfg["methods"] = name_list(cfg["methods"], METHODS, "methods")
+        cfg["seeds"] = int_list(cfg["seeds"], "seeds")
+        for k in ("epochs", "batch_size", "euclid_search_epochs", "euclid_C", "euclid_layers"):
+            cfg[k] = positive_int(cfg[k], k)
+        allowed = {"epochs", "batch_size", "seeds", "euclid_search_epochs", "lr", "methods"}
+    elif kind == "data_efficiency":
+        if cfg["dataset"] not in SPD_DATASETS:
+            raise ValueError(f"data_efficiency dataset must be one of {SPD_DATASETS}, got {cfg['dataset']!r}")
+        tf = cfg["train_fractions"]
+        if not isinstance(tf, (list, tuple)) or not tf or any(
+                isinstance(x, bool) or not isinstance(x, (int, float)) or not 0 < x <= 1 for x in tf):
+            raise ValueError(f"train_fractions must be a non-empty list of numbers in (0, 1], got {tf!r}")
+        cfg["train_fractions"] = sorted(float(x) for x in tf)
+        cfg["methods"] = name_list(cfg["methods"], ("SPDNet", "SPDNetBN", "SPDNetNAS (R)", "SPDNetNAS"), "methods")
+        cfg["seeds"] = int_list(cfg["seeds"], "seeds")
+        for k in ("epochs", "batch_size"):
+            cfg[k] = positive_int(cfg[k], k)
+        allowed = set()
+    else:
+        if cfg["dataset"] not in SPD_DATASETS:
+            raise ValueError(f"cell_spaces dataset must be one of {SPD_DATASETS}, got {cfg['dataset']!r}")
+        cfg["variants"] = name_list(cfg["variants"], CELL_SPACE_VARIANTS, "variants")
+        for k in ("n", "steps", "epochs", "batch_size"):
+            cfg[k] = positive_int(cfg[k], k)
+        cfg["fractions"] = split_fractions(cfg["fractions"], "fractions")
+        if not isinstance(cfg["dataset_options"], dict):
+            raise ValueError(f"dataset_options must be a mapping, got {cfg['dataset_options']!r}")
+        allowed = set()
+    if "lr" in cfg:
+        positive_number(cfg["lr"], "lr")
+    ov = cfg.get("overrides", {})
+    if not isinstance(ov, dict):
+        raise ValueError(f"overrides must map dataset -> {{key: value}}, got {ov!r}")
+    for ds, o in ov.items():
+        if ds not in SPD_DATASETS or not isinstance(o, dict) or set(o) - allowed:
+            raise ValueError(f"overrides[{ds!r}] must be a mapping of keys {sorted(allowed)} for a known dataset, got {o!r}")
+        if "methods" in o:
+            o["methods"] = name_list(o["methods"], cfg["methods"], f"overrides[{ds!r}] methods")
+        if "seeds" in o:
+            o["seeds"] = int_list(o["seeds"], f"overrides[{ds!r}] seeds")
+        for k in ("epochs", "batch_size", "euclid_search_epochs"):
+            if k in o:
+                o[k] = positive_int(o[k], f"overrides[{ds!r}] {k}")
+        if "order" in o and o["order"] not in (1, 2):
+            raise ValueError(f"overrides[{ds!r}] order must be 1 or 2, got {o['order']!r}")
+        if "max_steps" in o:
+            o["max_steps"] = positive_int(o["max_steps"], f"overrides[{ds!r}] max_steps", allow_none=True)
+    return cfg
+
+
+def for_dataset(cfg: dict, dataset: str) -> dict:
+    """Stage config with the dataset's overrides applied."""
+    return {**cfg, **cfg.get("overrides", {}).get(dataset, {})}

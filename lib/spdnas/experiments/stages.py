@@ -1,0 +1,365 @@
+"""The four compute stages (search, train, data efficiency, cell spaces); each unit is resumable."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..analysis import save_population, validate_population
+from ..core.io import read_json
+from ..core.progress import progress_bar
+from ..nas import resolve_data, sample_genotype, search, train_genotype
+from ..nas.euclidean import search_euclidean, train_euclidean_genotype
+from ..spd import SPDNet
+from ..train import fit, write_json
+from .config import CELL_SPACE_VARIANTS, WEIGHTINGS, for_dataset, stage_config
+from .setup import baseline_dims, dataset_options, dataset_status, load_experiment_data, net_for, \
+    sample_variant_genotype
+from .units import claim_folder, finished_record, not_run, read_plan, slug, unit_key, write_plan
+
+__all__ = ["run_search_stage", "run_train_stage", "run_data_efficiency_stage", "run_cell_spaces_stage",
+           "cell_space_population"]
+
+def _search_units(cfg: dict) -> list[tuple[str, str]]:
+    units = []
+    for ds in cfg["datasets"]:
+        for w in WEIGHTINGS:
+            if w == "sparsemax" or ds in cfg["ablation_datasets"]:
+                units.append((ds, w))
+    return units
+
+
+def run_search_stage(cfg: dict, out, shared_data=None, *, progress: bool = True) -> list[dict]:
+    """SPDNetNAS searches: sparsemax on every dataset, softmax/sigmoid on ``ablation_datasets``.
+
+    Writes ``out/<dataset>/<weighting>/`` (search checkpoint, ``search_metrics.json``,
+    ``genotype.json``, ``record.json``), ``out/datasets.json`` (loader options per dataset) and
+    ``out/plan.json``. Returns the records.
+    """
+    cfg = stage_config("search", cfg)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ds_info, records, cache = {}, [], {}
+    for name in cfg["datasets"]:
+        ds_info[name] = {"options": dataset_options(name, cfg["radar_per_class"], cfg["seed"]),
+                         "status": dataset_status(name, shared_data) or "ok"}
+    write_json(out / "datasets.json", {"fractions": cfg["fractions"], "split_seed": cfg["split_seed"],
+                                        "datasets": ds_info})
+    for ds, w in progress_bar(_search_units(cfg), progress, "searches"):
+        c = for_dataset(cfg, ds)
+        base = {"stage": "search", "dataset": ds, "weighting": w, "method": "SPDNetNAS"}
+        why = dataset_status(ds, shared_data)
+        if why:
+            records.append({**base, "status": not_run(why)})
+            continue
+        if ds not in cache:
+            cache[ds] = load_experiment_data(ds, ds_info[ds]["options"], shared_data)
+        data = cache[ds]
+        net = net_for(ds, data.info["n"], data.info["num_classes"])
+        scfg = dict(net=net, weighting=w, order=c["order"], epochs=c["epochs"], batch_size=c["batch_size"],
+                    max_steps=c["max_steps"], seed=cfg["seed"], split_seed=cfg["split_seed"],
+                    fractions=cfg["fractions"])
+        key = unit_key({"search": scfg, "data": ds_info[ds]["options"]})
+        folder = out / ds / w
+        rec = finished_record(folder, key)
+        if rec is None:
+            t0 = time.perf_counter()
+            res = search(data, scfg, folder, resume=claim_folder(folder, key), progress=False)
+            last = res["history"][-1] if res["history"] else {}
+            rec = {**base, "status": "ok", "key": key, "genotype": res["genotype"], "epochs": c["epochs"],
+                   "order": c["order"], "val_acc": last.get("val_acc"), "train_acc": last.get("train_acc"),
+                   "time_s": time.perf_counter() - t0, "net": res["net"]}
+            write_json(folder / "record.json", rec)
+        records.append(rec)
+    write_plan(out, "search", cfg, records)
+    return records
+
+
+def _searched(search_dir: Path) -> tuple[dict, dict]:
+    """(datasets.json, {(dataset, weighting): record}) of a finished search stage."""
+    info = read_json(Path(search_dir) / "datasets.json", "search stage output (run stage exp_search)")
+    plan = read_plan(search_dir)
+    recs = {(r["dataset"], r["weighting"]): r for r in plan.to_dict(orient="records")}
+    return info, recs
+
+
+def _train_cfg(c: dict, seed: int) -> dict:
+    return dict(epochs=c["epochs"], batch_size=c["batch_size"], lr=c["lr"], seed=int(seed))
+
+
+def _fit_spdnet(name, d, dims, batchnorm, tcfg, folder, progress):
+    k = int(max(int(d["train"][1].max()), int(d["val"][1].max())) + 1)
+    torch.manual_seed(tcfg["seed"])
+    model = SPDNet(dims, k, batchnorm=batchnorm).double()
+    res = fit(model, d["train"], d["val"], d["test"], tcfg, folder, progress=progress)
+    params, flops = SPDNet.complexity(dims, k, batchnorm)
+    return res, {"params": int(params), "flops": int(flops)}
+
+
+def _shrink_batch(tcfg: dict, n_train: int) -> dict:
+    """Batch size no larger than the training set (else an epoch would have no step)."""
+    return dict(tcfg, batch_size=max(1, min(tcfg["batch_size"], int(n_train))))
+
+
+def _train_unit(method: str, ds: str, d: dict, tcfg: dict, folder: Path, genotype=None, net=None,
+                euclid=None, progress=False, key: str | None = None) -> dict:
+    """Train one network of ``method`` from scratch; returns the metric fields of a record."""
+    if key is not None:
+        claim_folder(folder, key)
+
+    tcfg = _shrink_batch(tcfg, len(d["train"][1]))
+    n = int(d["train"][0].shape[-1])
+    if method in ("SPDNet", "SPDNetBN"):
+        dims = baseline_dims(ds, n)
+        res, cx = _fit_spdnet(ds, d, dims, method == "SPDNetBN", tcfg, folder, progress)
+        extra = {"dims": dims}
+    elif method in ("DARTS", "FairDARTS"):
+        res = train_euclidean_genotype(genotype, d, euclid, tcfg, folder, progress=progress)
+        cx = {"params": int(res["params"]), "flops": None}
+        extra = {"genotype": genotype}
+    else:
+        res = train_genotype(genotype, d, net, tcfg, folder, progress=progress)
+        cx = {"params": int(res["complexity"]["params"]), "flops": int(res["complexity"]["flops"])}
+        extra = {"genotype": res["genotype"]}
+    f = res["final"] or {}
+    return {"test_acc": f.get("test_acc"), "val_acc": f.get("val_acc"), "train_acc": f.get("train_acc"),
+            "train_loss": f.get("train_loss"), "params": cx["params"], "flops": cx["flops"],
+            "epochs": tcfg["epochs"], "n_train": int(len(d["train"][1])), **extra}
+
+
+class _Data:
+    """Lazily loaded, split datasets shared by the units of one stage."""
+
+    def __init__(self, info: dict, shared_data):
+        self.info, self.shared, self._cache = info, shared_data, {}
+
+    def status(self, ds: str) -> str | None:
+        entry = self.info["datasets"].get(ds)
+        if entry is None:
+            return f"dataset {ds} was not searched (not in exp_search datasets)"
+        if entry["status"] != "ok":
+            return entry["status"].removeprefix("not run: ")
+        return dataset_status(ds, self.shared)
+
+    def split(self, ds: str) -> tuple[dict, object]:
+        if ds not in self._cache:
+            data = load_experiment_data(ds, self.info["datasets"][ds]["options"], self.shared)
+            self._cache[ds] = (resolve_data(data, self.info["split_seed"], self.info["fractions"]), data)
+        return self._cache[ds]
+
+
+def run_train_stage(cfg: dict, search_dir, out, shared_data=None, *, progress: bool = True) -> list[dict]:
+    """Train every Table-2 method on every searched dataset over ``seeds``, and the softmax /
+    sigmoid genotypes of the ablation datasets (Table 5; sparsemax = the SPDNetNAS rows).
+
+    SPDNetNAS trains the sparsemax genotype of the search stage; SPDNetNAS (R) a uniformly sampled
+    genotype per seed; DARTS / FairDARTS search once (seed 0) on log-map images and train the
+    derived CNN per seed. Writes ``out/<dataset>/<method>/seed<k>/`` and ``out/plan.json``.
+    """
+    cfg = stage_config("train", cfg)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    info, searched = _searched(Path(search_dir))
+    data = _Data(info, shared_data)
+    units = []
+    skipped = []
+    for ds in info["datasets"]:
+        c = for_dataset(cfg, ds)
+        for m in cfg["methods"]:
+            if m in c["methods"]:
+                units += [(ds, m, "sparsemax" if m == "SPDNetNAS" else None, s) for s in c["seeds"]]
+            else:
+                skipped.append({"stage": "train", "dataset": ds, "method": m, "weighting": None, "seed": None,
+                                "status": not_run(f"{m} on {ds} left out by exp_train overrides (time budget "
+                                                   "of this profile)")})
+        for w in ("softmax", "sigmoid"):
+            if (ds, w) in searched:
+                units += [(ds, "SPDNetNAS", w, s) for s in c["seeds"]]
+    records, euclid_g = [], {}
+    for ds, m, w, seed in progress_bar(units, progress, "trainings"):
+        c = for_dataset(cfg, ds)
+        base = {"stage": "train", "dataset": ds, "method": m, "weighting": w, "seed": seed}
+        why = data.status(ds)
+        if why is None and w is not None:
+            srec = searched.get((ds, w))
+            if srec is None:
+                why = f"no {w} search for {ds}"
+            elif srec["status"] != "ok":
+                why = f"{w} search not run ({srec['status']})"
+        if why:
+            records.append({**base, "status": not_run(why)})
+            continue
+        d, raw = data.split(ds)
+        tcfg = _train_cfg(c, seed)
+        net = net_for(ds, raw.info["n"], raw.info["num_classes"])
+        genotype, euclid = None, None
+        if w is not None:
+            genotype = searched[(ds, w)]["genotype"]
+        elif m == "SPDNetNAS (R)":
+            genotype = sample_genotype(np.random.default_rng(10_000 + seed), net["steps"])
+        elif m in ("DARTS", "FairDARTS"):
+            euclid = {"C": cfg["euclid_C"], "layers": cfg["euclid_layers"]}
+            sk = (ds, m)
+            if sk not in euclid_g:
+                scfg = dict(net=euclid, weighting="softmax" if m == "DARTS" else "sigmoid", order=1,
+                            epochs=c["euclid_search_epochs"], batch_size=min(c["batch_size"], len(d["train"][1])),
+                            seed=0, split_seed=info["split_seed"], fractions=info["fractions"])
+                skey = unit_key({"euclid_search": scfg, "data": info["datasets"][ds]})
+                sfold = out / ds / m / "search"
+                srec = finished_record(sfold, skey)
+                if srec is None:
+                    t0 = time.perf_counter()
+                    res = search_euclidean(raw, scfg, sfold, resume=claim_folder(sfold, skey), progress=False)
+                    srec = {"status": "ok", "key": skey, "genotype": res["genotype"],
+                            "time_s": time.perf_counter() - t0}
+                    write_json(sfold / "record.json", srec)
+                euclid_g[sk] = srec["genotype"]
+            genotype = euclid_g[sk]
+        unit = {"train": tcfg, "genotype": genotype, "net": net if euclid is None else euclid,
+                "data": info["datasets"][ds], "split": [info["split_seed"], info["fractions"]], "method": m}
+        key = unit_key(unit)
+        folder = out / ds / (slug(m) if w is None else f"{m}-{w}") / f"seed{seed}"
+        rec = finished_record(folder, key)
+        if rec is None:
+            t0 = time.perf_counter()
+            fields = _train_unit(m, ds, d, tcfg, folder, genotype, net, euclid, key=key)
+            rec = {**base, "status": "ok", "key": key, **fields, "time_s": time.perf_counter() - t0}
+            write_json(folder / "record.json", rec)
+        records.append(rec)
+    records += skipped
+    write_plan(out, "train", cfg, records)
+    return records
+
+
+def _subsample(y, fraction: float, seed: int) -> np.ndarray:
+    """Stratified subset of indices: ``fraction`` of each class (at least one sample per class)."""
+    y = np.asarray(y)
+    rng = np.random.default_rng(seed)
+    keep = []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        k = max(1, int(round(fraction * len(idx))))
+        keep.append(rng.permutation(idx)[:k])
+    return np.sort(np.concatenate(keep))
+
+
+def run_data_efficiency_stage(cfg: dict, search_dir, out, shared_data=None, *, progress: bool = True) -> list[dict]:
+    """Train ``methods`` on a stratified ``train_fractions`` share of the training split (same
+    validation/test sets), per seed. SPDNetNAS uses the genotype searched on the full data.
+    """
+    cfg = stage_config("data_efficiency", cfg)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    info, searched = _searched(Path(search_dir))
+    data = _Data(info, shared_data)
+    ds = cfg["dataset"]
+    records = []
+    units = [(f, m, s) for f in cfg["train_fractions"] for m in cfg["methods"] for s in cfg["seeds"]]
+    for frac, m, seed in progress_bar(units, progress, "data efficiency"):
+        base = {"stage": "data_efficiency", "dataset": ds, "method": m, "fraction": frac, "seed": seed}
+        why = data.status(ds)
+        if why is None and m == "SPDNetNAS":
+            srec = searched.get((ds, "sparsemax"))
+            why = None if srec is not None and srec["status"] == "ok" else f"no sparsemax search for {ds}"
+        if why:
+            records.append({**base, "status": not_run(why)})
+            continue
+        d, raw = data.split(ds)
+        keep = torch.as_tensor(_subsample(d["train"][1].numpy(), frac, 1000 + seed))
+        dd = dict(d, train=(d["train"][0][keep], d["train"][1][keep]))
+        tcfg = _train_cfg(cfg, seed)
+        net = net_for(ds, raw.info["n"], raw.info["num_classes"])
+        genotype = None
+        if m == "SPDNetNAS":
+            genotype = searched[(ds, "sparsemax")]["genotype"]
+        elif m == "SPDNetNAS (R)":
+            genotype = sample_genotype(np.random.default_rng(10_000 + seed), net["steps"])
+        key = unit_key({"train": tcfg, "genotype": genotype, "net": net, "fraction": frac, "method": m,
+                    "data": info["datasets"][ds], "split": [info["split_seed"], info["fractions"]]})
+        folder = out / slug(m) / f"frac{frac:g}" / f"seed{seed}"
+        rec = finished_record(folder, key)
+        if rec is None:
+            t0 = time.perf_counter()
+            fields = _train_unit(m, ds, dd, tcfg, folder, genotype, net, key=key)
+            rec = {**base, "status": "ok", "key": key, **fields, "time_s": time.perf_counter() - t0}
+            write_json(folder / "record.json", rec)
+        records.append(rec)
+    write_plan(out, "data_efficiency", cfg, records)
+    return records
+
+
+def run_cell_spaces_stage(cfg: dict, out, shared_data=None, *, progress: bool = True) -> list[dict]:
+    """Train ``n`` random genotypes of every cell-space variant once (NDS population study).
+
+    Model i of a variant is sampled with seed ``seed * 1_000_003 + i`` from the variant's op sets and
+    trained with seed ``seed``. Writes ``out/<variant>/<i>/record.json``, ``out/plan.json`` and
+    ``out/population.parquet`` (``spdnas.analysis`` population; error = 100 - test accuracy).
+    """
+    cfg = stage_config("cell_spaces", cfg)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ds = cfg["dataset"]
+    why = dataset_status(ds, shared_data)
+    records = []
+    d = raw = None
+    if why is None:
+        raw = load_experiment_data(ds, cfg["dataset_options"], shared_data)
+        d = resolve_data(raw, 0, cfg["fractions"])
+    units = [(v, i) for v in cfg["variants"] for i in range(cfg["n"])]
+    for v, i in progress_bar(units, progress, "cell spaces"):
+        base = {"stage": "cell_spaces", "dataset": ds, "variant": v, "model": i, "seed": cfg["seed"]}
+        if why:
+            records.append({**base, "status": not_run(why)})
+            continue
+        genotype = sample_variant_genotype(np.random.default_rng(cfg["seed"] * 1_000_003 + i * 7919
+                                                                 + sorted(CELL_SPACE_VARIANTS).index(v)),
+                                           v, cfg["steps"])
+        net = net_for(ds, raw.info["n"], raw.info["num_classes"], cfg["steps"])
+        tcfg = _train_cfg(cfg, cfg["seed"])
+        key = unit_key({"train": tcfg, "genotype": genotype, "net": net, "data": [ds, cfg["dataset_options"]],
+                    "fractions": cfg["fractions"]})
+        folder = out / v / f"{i:04d}"
+        rec = finished_record(folder, key)
+        if rec is None:
+            t0 = time.perf_counter()
+            fields = _train_unit("SPDNetNAS", ds, d, tcfg, folder, genotype, net, key=key)
+            rec = {**base, "status": "ok", "key": key, **fields, "time_s": time.perf_counter() - t0}
+            write_json(folder / "record.json", rec)
+        records.append(rec)
+    write_plan(out, "cell_spaces", cfg, records)
+    ok = [r for r in records if r["status"] == "ok"]
+    if ok:
+        save_population(cell_space_population(pd.DataFrame(ok)), out / "population.parquet")
+    return records
+
+
+def cell_space_population(records: pd.DataFrame) -> pd.DataFrame:
+    """``spdnas.analysis`` population (space = variant, error = 100 - test accuracy %) from
+    cell-space records with status ok."""
+    need = {"variant", "model", "genotype", "params", "flops", "test_acc", "seed", "epochs", "dataset", "status"}
+    if not isinstance(records, pd.DataFrame) or len(records) == 0:
+        raise ValueError("cell_space_population: no records")
+    missing = need - set(records.columns)
+    if missing:
+        raise ValueError(f"cell_space_population: records lack {sorted(missing)}")
+    r = records[records["status"] == "ok"]
+    if len(r) == 0:
+        raise ValueError("cell_space_population: no finished (status ok) records")
+    acc = r["test_acc"].astype(float)
+    if not np.isfinite(acc).all():
+        raise ValueError("cell_space_population: test_acc has NaN/Inf")
+    df = pd.DataFrame({
+        "space": r["variant"].astype(str), "model_id": r["model"].map(lambda i: f"{int(i):04d}"),
+        "config": r["genotype"].map(lambda g: json.dumps(g, sort_keys=True)),
+        "params": r["params"].astype("int64"), "flops": r["flops"].astype("int64"),
+        "error": 100.0 * (1.0 - acc), "seed": r["seed"].astype("int64"),
+        "epochs": r["epochs"].astype("int64"), "dataset": r["dataset"].astype(str),
+    })
+    if "time_s" in r.columns:
+        df["train_time"] = r["time_s"].astype(float).to_numpy()
+    return validate_population(df.reset_index(drop=True))
