@@ -27,9 +27,9 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 repro: $(STAMP)
-	@if [ -n "$(PROFILE)" ]; then $(PY) -m spdnas.pipeline set-profile $(PROFILE); fi
+	@if [ -n "$(PROFILE)" ]; then $(PY) -m spdnas pipeline set-profile $(PROFILE); fi
 	@mkdir -p metrics
-	$(PY) -m spdnas.report manifest --out metrics/shared_data.json
+	$(PY) -m spdnas report manifest --out metrics/shared_data.json
 	dvc repro
 
 bench: $(STAMP)

@@ -42,7 +42,7 @@ import torch.nn.functional as tF
 from spdnas.nas.model import net_config
 from spdnas.nas.search import Architect, weight_step
 from spdnas.nas.supernet import SuperNet
-from spdnas.paths import atomic_write_text
+from spdnas.core.io import atomic_write_text
 from spdnas.spd import functional as SF
 from spdnas.spd import riemannian_optimizer, stiefel_init
 

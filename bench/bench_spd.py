@@ -34,7 +34,7 @@ import torch
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 import spdnas.spd as S  # noqa: E402
-from spdnas.paths import atomic_write_text  # noqa: E402
+from spdnas.core.io import atomic_write_text
 
 SHAPES = [(256, 20), (64, 93), (8, 400)]
 FUNCS = {
@@ -214,7 +214,7 @@ def main(argv=None):
                     help="take threads/dtypes/repeats/quick from params.yaml section bench_spd (active profile)")
     args = ap.parse_args(argv)
     if args.from_params:
-        from spdnas.pipeline import stage_params
+        from spdnas.core.params import stage_params
 
         p = stage_params("bench_spd")
         args.threads, args.dtypes, args.repeats, args.quick = p["threads"], p["dtypes"], p["repeats"], p["quick"]

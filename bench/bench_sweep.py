@@ -107,7 +107,7 @@ def main(argv=None):
         res.update(inline_s=t_in, inline_models_per_hour=a.n / t_in * 3600, dask_s=times, scaling_efficiency=eff,
                    efficiency_vs_inline=eff_inline, runs={str(k): v for k, v in runs.items()})
     if a.out:
-        from spdnas.paths import atomic_write_text
+        from spdnas.core.io import atomic_write_text
 
         atomic_write_text(a.out, json.dumps(res, indent=2, default=str))
     return res

@@ -14,7 +14,7 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 @pytest.fixture(scope="session")
 def shared_data():
     """Path of the real data folder (``$SPDNAS_DATA`` or ../shared/data); skips when absent."""
-    from spdnas.paths import shared_data_root
+    from spdnas.core.params import shared_data_root
 
     root = shared_data_root()
     if not root.is_dir():

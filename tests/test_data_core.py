@@ -15,9 +15,14 @@ from spdnas.data import (
     register_dataset,
     save_prepared,
 )
-from spdnas.data.__main__ import main as cli_main
+from spdnas.cli import main as spdnas_main
 from spdnas.data.base import check_square_symmetric, label_from_filename, regularise
 from spdnas.data.overview import lognn_accuracy, mdm_accuracy, overview
+
+
+def cli_main(argv):
+    """``spdnas data ...``"""
+    return spdnas_main(["data", *argv])
 
 
 def _toy(n_per_class=12, n=3, seed=0, subjects=("a", "b", "c", "d")):

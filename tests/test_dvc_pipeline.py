@@ -62,8 +62,8 @@ def repro(tmp_path_factory):
     _run(["git", "init", "-q"], dst, env)
     _run(["git", "add", "-A"], dst, env)
     _run(["git", "commit", "-q", "-m", "snapshot"], dst, env)
-    _run([sys.executable, "-m", "spdnas.pipeline", "set-profile", "smoke"], dst, env)
-    _run([sys.executable, "-m", "spdnas.report", "manifest", "--out", "metrics/shared_data.json"], dst, env)
+    _run([sys.executable, "-m", "spdnas", "pipeline", "set-profile", "smoke"], dst, env)
+    _run([sys.executable, "-m", "spdnas", "report", "manifest", "--out", "metrics/shared_data.json"], dst, env)
     log = _run(["dvc", "repro", *TARGETS], dst, env, timeout=900)
     return dst, env, log
 

@@ -13,8 +13,9 @@ from matplotlib.figure import Figure
 
 from spdnas import analysis as A
 from spdnas import experiments as E
+from spdnas.cli.experiments import main as experiments_cli
 from spdnas import nas, plots
-from spdnas import pipeline
+from spdnas.workbench import pipeline
 from spdnas.nas import NORMAL_OPS, REDUCE_OPS, normalize_genotype
 
 

@@ -1,4 +1,4 @@
-"""Smoke runs of the experiment compute stages (``python -m spdnas.experiments ...``) with tiny
+"""Smoke runs of the experiment compute stages (``python -m spdnas experiments ...``) with tiny
 settings: records, not-run rows for missing external data, resume/skip, tables from real runs."""
 
 import json
@@ -9,6 +9,7 @@ import yaml
 
 from spdnas import analysis as A
 from spdnas import experiments as E
+from spdnas.cli.experiments import main as experiments_cli
 from spdnas import nas
 
 SEARCH = {"datasets": ["basicmotions", "radar_sim", "hdm05"], "ablation_datasets": ["basicmotions"],
@@ -30,15 +31,15 @@ def stages(tmp_path_factory):
     data = tmp / "shared"  # empty shared-data folder: hdm05 is missing
     data.mkdir()
     common = ["--data", str(data), "--no-progress"]
-    assert E.main(["search", "--config", _cfg(tmp / "s.yaml", SEARCH), "--out", str(tmp / "search")] + common) == 0
-    assert E.main(["train", "--config", _cfg(tmp / "t.yaml", TRAIN), "--out", str(tmp / "train"),
+    assert experiments_cli(["search", "--config", _cfg(tmp / "s.yaml", SEARCH), "--out", str(tmp / "search")] + common) == 0
+    assert experiments_cli(["train", "--config", _cfg(tmp / "t.yaml", TRAIN), "--out", str(tmp / "train"),
                    "--search", str(tmp / "search")] + common) == 0
     de = {"dataset": "radar_sim", "train_fractions": [0.5, 1.0], "methods": ["SPDNet", "SPDNetNAS"],
           "seeds": [0], "epochs": 1}
-    assert E.main(["data-efficiency", "--config", _cfg(tmp / "d.yaml", de), "--out", str(tmp / "de"),
+    assert experiments_cli(["data-efficiency", "--config", _cfg(tmp / "d.yaml", de), "--out", str(tmp / "de"),
                    "--search", str(tmp / "search")] + common) == 0
     cs = {"dataset": "basicmotions", "variants": ["full", "bimap_only"], "n": 2, "epochs": 1}
-    assert E.main(["cell-spaces", "--config", _cfg(tmp / "c.yaml", cs), "--out", str(tmp / "cs")] + common) == 0
+    assert experiments_cli(["cell-spaces", "--config", _cfg(tmp / "c.yaml", cs), "--out", str(tmp / "cs")] + common) == 0
     return tmp
 
 
@@ -80,14 +81,14 @@ def test_rerun_skips_finished_units_and_retrains_on_changed_config(stages, tmp_p
     rec = stages / "train" / "radar_sim" / "SPDNet" / "seed0" / "record.json"
     before = rec.read_bytes()
     mtime = rec.stat().st_mtime_ns
-    E.main(["train", "--config", _cfg(tmp_path / "t.yaml", TRAIN), "--out", str(stages / "train"),
+    experiments_cli(["train", "--config", _cfg(tmp_path / "t.yaml", TRAIN), "--out", str(stages / "train"),
             "--search", str(stages / "search"), "--data", str(stages / "shared"), "--no-progress"])
     assert rec.stat().st_mtime_ns == mtime and rec.read_bytes() == before
     # a changed recipe re-trains in the same folders (no stale checkpoint is resumed)
     t2 = dict(TRAIN, epochs=2, methods=["SPDNet"])
-    E.main(["train", "--config", _cfg(tmp_path / "t2.yaml", t2), "--out", str(stages / "train2"),
+    experiments_cli(["train", "--config", _cfg(tmp_path / "t2.yaml", t2), "--out", str(stages / "train2"),
             "--search", str(stages / "search"), "--data", str(stages / "shared"), "--no-progress"])
-    E.main(["train", "--config", _cfg(tmp_path / "t3.yaml", dict(t2, epochs=1)), "--out", str(stages / "train2"),
+    experiments_cli(["train", "--config", _cfg(tmp_path / "t3.yaml", dict(t2, epochs=1)), "--out", str(stages / "train2"),
             "--search", str(stages / "search"), "--data", str(stages / "shared"), "--no-progress"])
     r = json.loads((stages / "train2" / "radar_sim" / "SPDNet" / "seed0" / "record.json").read_text())
     assert r["epochs"] == 1 and r["status"] == "ok"
@@ -112,15 +113,15 @@ def test_cell_spaces_stage(stages):
 
 def test_cli_errors(stages, tmp_path):
     with pytest.raises(ValueError, match="needs --search"):
-        E.main(["train", "--config", _cfg(tmp_path / "t.yaml", TRAIN), "--out", str(tmp_path / "o")])
+        experiments_cli(["train", "--config", _cfg(tmp_path / "t.yaml", TRAIN), "--out", str(tmp_path / "o")])
     with pytest.raises(FileNotFoundError, match="config file"):
-        E.main(["search", "--config", str(tmp_path / "none.yaml"), "--out", str(tmp_path / "o")])
+        experiments_cli(["search", "--config", str(tmp_path / "none.yaml"), "--out", str(tmp_path / "o")])
     bad = tmp_path / "bad.yaml"
     bad.write_text("epochs: [1\n")
     with pytest.raises(ValueError, match="corrupt"):
-        E.main(["search", "--config", str(bad), "--out", str(tmp_path / "o")])
+        experiments_cli(["search", "--config", str(bad), "--out", str(tmp_path / "o")])
     with pytest.raises(FileNotFoundError, match="exp_search"):
-        E.main(["train", "--config", _cfg(tmp_path / "t.yaml", TRAIN), "--out", str(tmp_path / "o"),
+        experiments_cli(["train", "--config", _cfg(tmp_path / "t.yaml", TRAIN), "--out", str(tmp_path / "o"),
                 "--search", str(tmp_path / "nothing")])
     with pytest.raises(ValueError, match="unknown keys"):
-        E.main(["search", "--config", _cfg(tmp_path / "u.yaml", {"epoch": 1}), "--out", str(tmp_path / "o")])
+        experiments_cli(["search", "--config", _cfg(tmp_path / "u.yaml", {"epoch": 1}), "--out", str(tmp_path / "o")])

@@ -139,7 +139,7 @@ def test_kernel_runs_a_cell_over_websocket(lab):
         ws = websocket.create_connection(
             f"ws://127.0.0.1:{port}/api/kernels/{kid}/channels?token={token}", timeout=60)
         try:
-            status, out = _execute(ws, "from spdnas import pipeline\nprint(6 * 7, pipeline.repo_root())")
+            status, out = _execute(ws, "from spdnas.workbench import pipeline\nprint(6 * 7, pipeline.repo_root())")
             assert status == "ok", out
             answer, root = out.split()
             assert answer == "42" and Path(root) == ROOT

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from spdnas.nas.__main__ import main
+from spdnas.cli.nas import main
 from spdnas.nas.euclidean import (EuclideanSuperNet, LogMapImage, derive_darts_genotype, euclidean_net_config,
                                   search_euclidean)
 from spdnas.spaces.cells import DARTS_OPS

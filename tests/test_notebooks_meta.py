@@ -13,7 +13,7 @@ import papermill as pm
 import pytest
 import yaml
 
-from spdnas import pipeline
+from spdnas.workbench import pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -32,8 +32,8 @@ def notebook_stages() -> dict:
         cmd = st["cmd"] if isinstance(st["cmd"], str) else " ".join(st["cmd"])
         for part in cmd.split("&&"):
             argv = shlex.split(part)
-            if argv[:4] == ["python", "-m", "spdnas.pipeline", "notebook"]:
-                nb = argv[4]
+            if argv[:5] == ["python", "-m", "spdnas", "pipeline", "notebook"]:
+                nb = argv[5]
                 section = argv[argv.index("--section") + 1] if "--section" in argv else nb
                 assert nb not in out, f"notebook {nb} is run by two stages"
                 out[nb] = (name, section, st)

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spdnas import report
+from spdnas.cli import main as spdnas_main
+from spdnas.workbench import report
 
 
 def test_write_table_csv_roundtrip_and_latex(tmp_path):
@@ -126,7 +127,7 @@ def test_data_manifest_presence_and_hash(tmp_path):
 def test_manifest_cli(tmp_path, monkeypatch):
     monkeypatch.setenv("SPDNAS_DATA", str(tmp_path / "nothing"))
     out = tmp_path / "m.json"
-    assert report.main(["manifest", "--out", str(out)]) == 0
+    assert spdnas_main(["report", "manifest", "--out", str(out)]) == 0
     data = report.read_metrics(out)
     assert not data["hdm05"]["present"] and not data["nas_bench_macro"]["present"]
 

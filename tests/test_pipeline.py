@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from spdnas import pipeline
+from spdnas.workbench import pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 

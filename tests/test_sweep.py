@@ -260,7 +260,7 @@ def test_process_executor_sweep(tmp_path):
 
 
 def test_cli_sweep_and_spaces(tmp_path, tiny_registered, capsys):
-    from spdnas.__main__ import COMMANDS, main
+    from spdnas.cli import COMMANDS, main
 
     assert {"sweep", "spaces"} <= set(COMMANDS)
     store = tmp_path / "cli.jsonl"

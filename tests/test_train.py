@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from spdnas.spd import SPDNetBN
-from spdnas.train import evaluate, fit, load_checkpoint, save_checkpoint, train_config
+from spdnas.core.trainer import evaluate, fit, load_checkpoint, save_checkpoint, train_config
 
 torch.set_num_threads(1)
 

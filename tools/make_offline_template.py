@@ -18,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
-from spdnas.paths import atomic_write_text  # noqa: E402
+from spdnas.core.io import atomic_write_text
 
 PACKAGES = (("vega", "vega.min.js"), ("vega-lite", "vega-lite.min.js"), ("vega-embed", "vega-embed.min.js"))
 MAX_BYTES = 3 * 1024 * 1024

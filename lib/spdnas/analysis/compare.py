@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..core.status import not_run
 from ..core.validators import positive_int
 from .stats import ks_weighted, normalize_spaces
 
@@ -68,7 +69,7 @@ def compare_variants(pop: pd.DataFrame, reference: str = "full", bins: int = 4, 
         if k is None:
             rows.append({"variant": s, "reference": reference, "normalisation": by, "bins": np.nan,
                          "n_eff": np.nan, "n_eff_ref": np.nan, "ks_D": np.nan, "ks_p": np.nan,
-                         "status": f"not run: {by} ranges of {s} and {reference} do not overlap"})
+                         "status": not_run(f"{by} ranges of {s} and {reference} do not overlap")})
             continue
         nd = normalize_spaces(pair, by=by, bins=k)
         a, b = nd[nd["space"] == s], nd[nd["space"] == reference]

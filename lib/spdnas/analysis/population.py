@@ -37,7 +37,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from spdnas.paths import atomic_write_bytes, atomic_write_text, shared_data_root
+from spdnas.core.io import atomic_write_bytes, atomic_write_text
+from spdnas.core.params import shared_data_root
 
 COLUMNS = ("space", "model_id", "config", "params", "flops", "error", "seed", "epochs", "dataset")
 STR_COLUMNS = ("space", "model_id", "config", "dataset")

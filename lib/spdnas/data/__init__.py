@@ -40,7 +40,7 @@ from .uea import _sources as _uea_sources
 def _afew_sources(options):
     from pathlib import Path
 
-    from ..paths import shared_data_root
+    from ..core.params import shared_data_root
 
     root = options.get("root")
     base = shared_data_root() / "afew" if root is None else Path(root).expanduser()

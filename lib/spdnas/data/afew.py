@@ -21,7 +21,7 @@ import scipy.io
 import torch
 from tqdm.auto import tqdm
 
-from ..paths import shared_data_root
+from ..core.params import shared_data_root
 from .base import SPDDataset, check_positive_definite, check_square_symmetric, regularise
 
 __all__ = ["AFEW_CLASSES", "load_afew"]

@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from ..paths import shared_data_root
+from ..core.params import shared_data_root
 from ..spd.covariance import covariance
 from .base import (
     SPDDataset,

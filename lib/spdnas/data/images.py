@@ -124,7 +124,7 @@ def cifar10_root(root: str | os.PathLike | None = None) -> Path:
         if env:
             root = env
         else:
-            from spdnas.paths import shared_data_root
+            from spdnas.core.params import shared_data_root
 
             root = shared_data_root() / "cifar10"
     root = Path(root).expanduser()

@@ -36,7 +36,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from ..paths import shared_data_root
+from ..core.params import shared_data_root
 from ..spd.covariance import windowed_covariance
 from .base import SPDDataset, check_positive_definite, encode_labels, label_from_filename, regularise
 

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..paths import atomic_write_bytes, repo_root
+from ..core.io import atomic_write_bytes
+from ..core.paths import repo_root
 from .base import SPDDataset
 
 __all__ = [

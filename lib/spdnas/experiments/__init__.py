@@ -3,10 +3,10 @@
 Compute stages (command line, one DVC stage each; all resumable, every finished unit of work is
 a ``record.json`` that a re-run skips)::
 
-    python -m spdnas.experiments search          --out runs/experiments/search
-    python -m spdnas.experiments train           --out runs/experiments/train  --search runs/experiments/search
-    python -m spdnas.experiments data-efficiency --out runs/experiments/data_efficiency --search ...
-    python -m spdnas.experiments cell-spaces     --out runs/experiments/cell_spaces
+    python -m spdnas experiments search          --out runs/experiments/search
+    python -m spdnas experiments train           --out runs/experiments/train  --search runs/experiments/search
+    python -m spdnas experiments data-efficiency --out runs/experiments/data_efficiency --search ...
+    python -m spdnas experiments cell-spaces     --out runs/experiments/cell_spaces
 
 Each reads its params.yaml section (``exp_search``, ``exp_train``, ``exp_data_efficiency``,
 ``exp_cell_spaces``) for the active profile and writes ``plan.json``: one record per planned
@@ -21,7 +21,6 @@ parameters on val; all networks are then trained from scratch on train and their
 after the last epoch is reported (mean ± std over seeds, std with ddof=1 as in the papers).
 """
 
-from .cli import main
 from .config import (
     CELL_SPACE_VARIANTS,
     EXTERNAL,
@@ -71,5 +70,5 @@ __all__ = [
     "net_for", "sample_variant_genotype", "variant_ops", "cell_space_population", "run_cell_spaces_stage",
     "run_data_efficiency_stage", "run_search_stage", "run_train_stage", "PAPER_DATASET", "PAPER_NOT_IN_TEXT",
     "PAPER_SOURCE", "PAPER_TABLE2", "cell_space_summary", "data_efficiency_table", "format_pm", "genotypes_table",
-    "paper_table2", "summarize", "table2", "table5", "read_plan", "read_records", "main",
+    "paper_table2", "summarize", "table2", "table5", "read_plan", "read_records",
 ]

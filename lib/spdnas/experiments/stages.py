@@ -16,11 +16,13 @@ from ..core.progress import progress_bar
 from ..nas import resolve_data, sample_genotype, search, train_genotype
 from ..nas.euclidean import search_euclidean, train_euclidean_genotype
 from ..spd import SPDNet
-from ..train import fit, write_json
+from ..core.trainer import fit
+from ..core.io import write_json
 from .config import CELL_SPACE_VARIANTS, WEIGHTINGS, for_dataset, stage_config
 from .setup import baseline_dims, dataset_options, dataset_status, load_experiment_data, net_for, \
     sample_variant_genotype
-from .units import claim_folder, finished_record, not_run, read_plan, slug, unit_key, write_plan
+from ..core.status import not_run
+from .units import claim_folder, finished_record, read_plan, slug, unit_key, write_plan
 
 __all__ = ["run_search_stage", "run_train_stage", "run_data_efficiency_stage", "run_cell_spaces_stage",
            "cell_space_population"]

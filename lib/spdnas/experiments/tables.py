@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..core.status import not_run
 from .config import METHODS, WEIGHTINGS
-from .units import not_run
 
 __all__ = ["PAPER_DATASET", "PAPER_NOT_IN_TEXT", "PAPER_TABLE2", "PAPER_SOURCE", "format_pm", "summarize",
            "paper_table2", "table2", "table5", "data_efficiency_table", "genotypes_table", "cell_space_summary"]

@@ -10,11 +10,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..core.io import read_json
-from ..paths import atomic_write_text
-from ..train import write_json
+from ..core.io import atomic_write_text
+from ..core.io import write_json
 
-__all__ = ["unit_key", "finished_record", "claim_folder", "slug", "not_run", "read_plan", "read_records",
-           "write_plan"]
+__all__ = ["unit_key", "finished_record", "claim_folder", "slug", "read_plan", "read_records", "write_plan"]
 
 def unit_key(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -47,10 +46,6 @@ def claim_folder(folder: Path, key: str) -> bool:
 def slug(method: str) -> str:
     """Folder-safe method name ('SPDNetNAS (R)' -> 'SPDNetNAS-R')."""
     return method.replace(" (", "-").replace(")", "").replace(" ", "_")
-
-
-def not_run(reason: str) -> str:
-    return f"not run: {reason}"
 
 
 def read_plan(folder: str | os.PathLike) -> pd.DataFrame:

@@ -3,7 +3,7 @@
 Main entry points: :func:`search` (bilevel DARTS search of the SPD supernet), :func:`train_genotype`
 (train a derived network from scratch), :func:`sample_genotype` (random-architecture baseline),
 :func:`build_network` / :func:`network_complexity`, :func:`draw_genotype`. Command line:
-``python -m spdnas.nas search|train|random|euclidean ...``.
+``python -m spdnas nas search|train|random|euclidean ...``.
 """
 
 from .genotype import (

@@ -18,7 +18,8 @@ import torch.nn as nn
 
 from ..spaces.cells import DARTS_OPS, OPS, FactorizedReduce, ReLUConvBN, build_cell_network, normalize_genotype, reduction_layers
 from ..spd import functional as F
-from ..train import fit, write_json
+from ..core.trainer import fit
+from ..core.io import write_json
 from .search import _infer_net, resolve_data, run_search, search_config
 from .supernet import mix_weights
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..genotype_checks import CELLS, KEYS, check_concat, check_pairs, genotype_dict, is_int
-from ..paths import atomic_write_bytes, atomic_write_text
+from ..core.io import atomic_write_bytes, atomic_write_text
 from .ops import NORMAL_OPS, REDUCE_OPS
 
 __all__ = [

@@ -36,8 +36,19 @@ from torch.func import functional_call
 from ..spd import functional as F
 from ..spd.modules import frozen_running_stats
 from ..spd.optim import riemannian_optimizer
-from ..train import (as_tensors, batches, evaluate, fit, load_checkpoint, num_threads, rng_state, save_checkpoint,
-                     set_rng_state, write_json, _progress)
+from ..core.trainer import (
+    as_tensors,
+    batches,
+    evaluate,
+    fit,
+    load_checkpoint,
+    num_threads,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from ..core.io import write_json
+from ..core.progress import progress_bar as _progress
 from .genotype import normalize_genotype, save_genotype
 from .model import build_network, net_config
 from .supernet import WEIGHTINGS, SuperNet, zero_one_loss

@@ -13,7 +13,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from ..paths import atomic_write_bytes
+from ..core.io import atomic_write_bytes
 
 __all__ = ["style", "palette", "new_figure", "check_frame", "log_x", "integer_x", "step_post", "save_figure"]
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from spdnas.analysis.population import COLUMNS as REQUIRED_FIELDS  # one population schema
 from spdnas.analysis.population import check_record
-from spdnas.paths import atomic_write_bytes
+from spdnas.core.io import atomic_write_bytes
 
 try:  # POSIX only; elsewhere the lock is a no-op
     import fcntl

@@ -1,19 +1,20 @@
-"""Command line: ``python -m spdnas.data {list,prepare,overview} ...``.
+"""``spdnas data {list,prepare,overview} ...``: the dataset registry from the command line.
 
-    python -m spdnas.data list
-    python -m spdnas.data prepare radar_sim --out data/prepared/radar_sim.npz --option seed=1
-    python -m spdnas.data overview basicmotions --seed 0
+    spdnas data list
+    spdnas data prepare radar_sim --out data/prepared/radar_sim.npz --option seed=1
+    spdnas data overview basicmotions --seed 0
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 import yaml
 
-from ..cli import guarded
+from ..data import dataset_options, list_datasets, load_dataset, overview, prepare_dataset
+
+__all__ = ["main"]
 
 
 def _parse_options(items) -> dict:
@@ -31,9 +32,7 @@ def _parse_options(items) -> dict:
 
 def main(argv=None) -> int:
     """Entry point; returns the process exit code."""
-    from . import dataset_options, list_datasets, load_dataset, overview, prepare_dataset
-
-    parser = argparse.ArgumentParser(prog="python -m spdnas.data", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="spdnas data", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="registered datasets and their options")
     p = sub.add_parser("prepare", help="build a dataset and write it as .npz (atomic)")
@@ -61,8 +60,6 @@ def main(argv=None) -> int:
             ds = load_dataset(args.name, **_parse_options(args.option))
             print(json.dumps(overview(ds, args.seed), indent=2))
 
-    return guarded(run)
+    run()
+    return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

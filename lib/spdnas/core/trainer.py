@@ -15,7 +15,6 @@ import contextlib
 import io
 import json
 import math
-import os
 import random
 import time
 from pathlib import Path
@@ -25,8 +24,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as tF
 
-from .paths import atomic_write_bytes, atomic_write_text
-from .spd.optim import riemannian_optimizer
+from ..spd.optim import riemannian_optimizer
+from .io import atomic_write_bytes, write_json
+from .progress import progress_bar
 
 __all__ = [
     "TRAIN_DEFAULTS",
@@ -38,7 +38,6 @@ __all__ = [
     "batches",
     "as_tensors",
     "num_threads",
-    "write_json",
 ]
 
 TRAIN_DEFAULTS = dict(
@@ -198,37 +197,12 @@ def load_checkpoint(path) -> dict:
         raise ValueError(f"checkpoint {p} is corrupt or not a spdnas checkpoint: {e}") from None
 
 
-def write_json(path, obj) -> Path:
-    """Atomic pretty JSON."""
-    return atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=True, default=_json_default) + "\n")
-
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, (np.ndarray, torch.Tensor)):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
 def lr_at(cfg: dict, epoch: int) -> float:
     """Learning rate of an epoch (constant or cosine from lr to lr_min)."""
     if cfg["schedule"] == "constant" or cfg["epochs"] <= 1:
         return float(cfg["lr"])
     t = epoch / cfg["epochs"]
     return float(cfg["lr_min"] + 0.5 * (cfg["lr"] - cfg["lr_min"]) * (1 + math.cos(math.pi * t)))
-
-
-def _progress(iterable, enabled: bool, desc: str, total=None):
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, desc=desc, total=total, leave=False)
 
 
 def fit(model: nn.Module, train, val=None, test=None, config: dict | None = None, out=None, *,
@@ -278,7 +252,7 @@ def fit(model: nn.Module, train, val=None, test=None, config: dict | None = None
             correct = torch.zeros((), dtype=torch.int64)
             seen = 0
             bl = batches(Xtr.shape[0], cfg["batch_size"], cfg["seed"], epoch)
-            for idx in _progress(bl, progress, f"train {epoch + 1}/{cfg['epochs']}"):
+            for idx in progress_bar(bl, progress, f"train {epoch + 1}/{cfg['epochs']}"):
                 xb, yb = Xtr[idx].to(dtype), ytr[idx]
                 optimizer.zero_grad(set_to_none=True)
                 logits = model(xb)

@@ -1,4 +1,4 @@
-"""The one error convention of the ``python -m spdnas…`` command lines."""
+"""The one error convention of the ``spdnas`` command lines: a bad input is one line on stderr, status 2."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m spdnas.nas {search,train,random,euclidean} --config FILE --out DIR``.
+"""``spdnas nas {search,train,random,euclidean} --config FILE --out DIR``: SPDNetNAS from a config file.
 
 The config file (YAML or JSON) holds::
 
@@ -18,31 +18,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 
-from ..cli import guarded
-from ..train import write_json
+from ..core.io import read_config, write_json
+from ..data import load_dataset
+from ..nas import draw_genotype, load_genotype, sample_genotype, save_figure, save_genotype, search, train_genotype
+from ..nas.euclidean import search_euclidean, train_euclidean_genotype
+
+__all__ = ["main"]
 
 
 def _load_config(path) -> dict:
     p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"config file not found: {p}")
-    text = p.read_text()
-    try:
-        if p.suffix in (".yaml", ".yml"):
-            import yaml
-
-            cfg = yaml.safe_load(text)
-        else:
-            cfg = json.loads(text)
-    except Exception as e:
-        raise ValueError(f"config file {p} is corrupt: {e}") from None
-    if not isinstance(cfg, dict):
-        raise ValueError(f"config file {p} must hold a mapping")
+    cfg = read_config(p)
     unknown = set(cfg) - {"dataset", "data", "net", "search", "train", "euclidean", "split_seed", "fractions"}
     if unknown:
         raise ValueError(f"config file {p}: unknown sections {sorted(unknown)}")
@@ -62,13 +53,11 @@ def _load_data(cfg: dict):
     if "dataset" not in cfg:
         raise ValueError("config needs a 'dataset' (spdnas.data name + options) or a 'data' (.npz) entry")
     spec = dict(cfg["dataset"]) if isinstance(cfg["dataset"], dict) else {"name": cfg["dataset"]}
-    from ..data import load_dataset
-
     return load_dataset(spec.pop("name"), **spec)
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m spdnas.nas", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="spdnas nas", description=__doc__.splitlines()[0])
     ap.add_argument("command", choices=["search", "train", "random", "euclidean"])
     ap.add_argument("--config", required=True, help="YAML/JSON config file")
     ap.add_argument("--out", required=True, help="output folder (checkpoints, metrics, genotype)")
@@ -82,8 +71,6 @@ def main(argv=None) -> int:
     out = Path(a.out)
     kw = dict(resume=not a.no_resume, progress=not a.no_progress)
     split = dict(split_seed=int(cfg.get("split_seed", 0)), fractions=tuple(cfg.get("fractions", (0.5, 0.25, 0.25))))
-    from . import load_genotype, sample_genotype, save_figure, save_genotype, search, train_genotype
-
     if a.command == "search":
         scfg = dict(cfg.get("search") or {}, net=cfg.get("net"), split_seed=split["split_seed"],
                     fractions=list(split["fractions"]))
@@ -102,8 +89,6 @@ def main(argv=None) -> int:
         res = train_genotype(g, data, cfg.get("net"), cfg.get("train"), out, **kw, **split)
         print(json.dumps(res["final"]))
     else:
-        from .euclidean import search_euclidean, train_euclidean_genotype
-
         scfg = dict(cfg.get("search") or {}, net=cfg.get("euclidean"), split_seed=split["split_seed"],
                     fractions=list(split["fractions"]))
         scfg.setdefault("weighting", "softmax")
@@ -116,14 +101,7 @@ def main(argv=None) -> int:
 
 
 def _figure(genotype, stem, save_figure):
-    import matplotlib.pyplot as plt
-
-    from .genotype import draw_genotype
-
     fig = draw_genotype(genotype)
     save_figure(fig, stem)
     plt.close(fig)
 
-
-if __name__ == "__main__":
-    sys.exit(guarded(main))

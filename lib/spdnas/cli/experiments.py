@@ -1,39 +1,20 @@
-"""``python -m spdnas.experiments <stage>``: run one compute stage on its params.yaml section."""
+"""``spdnas experiments <stage>``: run one compute stage on its params.yaml section."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import time
-from pathlib import Path
 
-import yaml
-
-from ..paths import repo_root, shared_data_root
-from ..pipeline import read_params, stage_params
-from .config import SECTIONS
-from .stages import run_cell_spaces_stage, run_data_efficiency_stage, run_search_stage, run_train_stage
+from ..core.io import read_config
+from ..core.params import shared_data_root, stage_params
+from ..experiments.config import SECTIONS
+from ..experiments.stages import run_cell_spaces_stage, run_data_efficiency_stage, run_search_stage, run_train_stage
 
 __all__ = ["main"]
 
-def _section_params(kind: str, section: str | None, profile: str | None) -> dict:
-    return stage_params(section or SECTIONS[kind], profile)
-
-
-def _shared(arg):
-    if arg:
-        return shared_data_root(arg)
-    if os.environ.get("SPDNAS_DATA"):
-        return shared_data_root()
-    try:
-        rel = read_params().get("shared_data")
-    except (FileNotFoundError, ValueError):
-        rel = None
-    return shared_data_root(repo_root() / rel if rel else None)
-
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m spdnas.experiments", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="spdnas experiments", description=__doc__.splitlines()[0])
     ap.add_argument("command", choices=["search", "train", "data-efficiency", "cell-spaces"])
     ap.add_argument("--out", required=True, help="output folder")
     ap.add_argument("--search", default=None, help="search stage folder (train, data-efficiency)")
@@ -45,18 +26,10 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     kind = a.command.replace("-", "_")
     if a.config:
-        p = Path(a.config)
-        if not p.is_file():
-            raise FileNotFoundError(f"config file not found: {p}")
-        try:
-            params = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as e:
-            raise ValueError(f"config file {p} is corrupt: {e}") from None
-        if not isinstance(params, dict):
-            raise ValueError(f"config file {p} must hold a mapping")
+        params = read_config(a.config)
     else:
-        params = _section_params(kind, a.section, a.profile)
-    shared = _shared(a.data)
+        params = stage_params(a.section or SECTIONS[kind], a.profile)
+    shared = shared_data_root(a.data)
     kw = dict(progress=not a.no_progress)
     t0 = time.perf_counter()
     if kind == "search":

@@ -4,25 +4,28 @@
 Everything is written atomically (temp file + ``os.replace``) with deterministic bytes, so a
 DVC stage never leaves a half-written output and re-running an unchanged stage changes nothing.
 
-``python -m spdnas.report manifest --out metrics/shared_data.json`` writes the data manifest.
+``spdnas report manifest --out metrics/shared_data.json`` writes the data manifest.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .paths import atomic_write_text, repo_root, shared_data_root
+from ..core.io import atomic_write_text
+from ..core.params import shared_data_root
+from ..core.status import NOT_RUN, is_not_run, not_run
 
-NOT_RUN = "not run"
+__all__ = ["NOT_RUN", "is_not_run", "not_run", "not_run_row", "missing_reason", "tex_escape", "to_latex", "write_csv",
+           "write_table", "not_run_figure", "write_metrics", "read_metrics", "SHARED_DATA", "data_manifest",
+           "write_data_manifest"]
+
 
 # External data the notebooks use: name -> paths (relative to the shared data folder) that must
 # all exist for the data set to count as present.
@@ -30,18 +33,6 @@ SHARED_DATA = {
     "hdm05": ("hdm05/spd",),
     "nas_bench_macro": ("nas-bench-macro/nas-bench-macro_cifar10.json",),
 }
-
-
-def not_run(reason: str) -> str:
-    """Status text ``"not run: <reason>"`` for results whose inputs are missing."""
-    if not isinstance(reason, str) or not reason.strip():
-        raise ValueError("a 'not run' entry needs a non-empty reason")
-    return f"{NOT_RUN}: {reason.strip()}"
-
-
-def is_not_run(value) -> bool:
-    """Whether ``value`` is a ``"not run: ..."`` status string."""
-    return isinstance(value, str) and value.startswith(NOT_RUN + ":")
 
 
 def not_run_row(columns, reason: str, **known) -> dict:
@@ -281,28 +272,5 @@ def data_manifest(root: str | os.PathLike | None = None, datasets: dict | None =
 
 
 def write_data_manifest(out: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:
-    """Write :func:`data_manifest` as JSON; ``root`` defaults to params.yaml's ``shared_data``."""
-    if root is None and not os.environ.get("SPDNAS_DATA"):
-        from .pipeline import read_params
-
-        rel = read_params().get("shared_data")
-        root = repo_root() / rel if rel else None
+    """Write :func:`data_manifest` as JSON; ``root`` defaults to :func:`spdnas.core.params.shared_data_root`."""
     return write_metrics(data_manifest(root), out)
-
-
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m spdnas.report", description="reporting helpers")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("manifest", help="write the external-data manifest (presence + sha256)")
-    p.add_argument("--out", required=True, help="JSON path, e.g. metrics/shared_data.json")
-    p.add_argument("--root", default=None, help="data folder (default: params.yaml shared_data)")
-    args = ap.parse_args(argv)
-    if args.cmd == "manifest":
-        path = write_data_manifest(args.out, args.root)
-        data = read_metrics(path)
-        print(", ".join(f"{k}: {'present' if v['present'] else 'absent'}" for k, v in data.items()))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,50 @@
+"""``spdnas <command>`` (or ``python -m spdnas <command>``): the one command line of the workbench.
+
+Every command is a row of :data:`COMMANDS` (name -> (one-line help, ``main(argv) -> int``)); the
+command's own ``--help`` lists its options. A bad input (``ValueError``, ``FileNotFoundError``)
+ends as one line ``spdnas <command>: error: …`` on stderr and exit status 2. To add a command,
+write its ``main`` in a module of this package and add a row here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..core.errors import guarded
+from .data import main as data_main
+from .experiments import main as experiments_main
+from .nas import main as nas_main
+from .sweep import spaces_main, sweep_main
+from .workbench import pipeline_main, report_main
+
+__all__ = ["COMMANDS", "build_parser", "main"]
+
+COMMANDS = {
+    "data": ("list, prepare and summarise the SPD datasets (spdnas.data)", data_main),
+    "nas": ("SPDNetNAS search / train / random / euclidean from a config file", nas_main),
+    "experiments": ("the SPDNetNAS compute stages: search, train, data-efficiency, cell-spaces", experiments_main),
+    "sweep": ("sample, train and evaluate a population of a design space", sweep_main),
+    "spaces": ("list registered design spaces and their sizes", spaces_main),
+    "pipeline": ("params.yaml profiles, stage parameters, stage notebooks (papermill)", pipeline_main),
+    "report": ("the external-data manifest that DVC stages depend on", report_main),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Top-level parser: one sub-command per row of :data:`COMMANDS` (their options are their own)."""
+    parser = argparse.ArgumentParser(prog="spdnas", description="Command line of the spdnas workbench (every command; `spdnas <command> --help` for its options).")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    for name, (help_text, _) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point: ``spdnas <command> [options]``; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] not in COMMANDS:
+        build_parser().parse_args(argv)  # prints the command list (--help) or the usage error
+        return 2
+    name, rest = argv[0], argv[1:]
+    return guarded(lambda: COMMANDS[name][1](rest), f"spdnas {name}")

@@ -1,0 +1,110 @@
+"""``spdnas sweep`` (sample, train and evaluate a population of a design space) and ``spdnas spaces``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..core.io import read_config
+from ..spaces import get_space, list_spaces
+from ..sweep import import_plugins, run_sweep
+
+__all__ = ["sweep_main", "spaces_main"]
+
+
+def _kv(text: str):
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    k, v = text.split("=", 1)
+    try:
+        v = json.loads(v)
+    except json.JSONDecodeError:
+        pass
+    return k, v
+
+
+def _load_recipe(text: str | None) -> dict:
+    if not text:
+        return {}
+    p = Path(text)
+    if p.suffix in (".json", ".yaml", ".yml"):
+        return read_config(p, "recipe file")
+    else:
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"--recipe must be a JSON object or a .json/.yaml file: {e}") from e
+    if not isinstance(obj, dict):
+        raise ValueError("--recipe must describe a mapping of recipe keys")
+    return obj
+
+
+def _sweep_command(p: argparse.ArgumentParser):
+    p.add_argument("--space", required=True, help="design space name (see `spaces`)")
+    p.add_argument("--dataset", default="digits", help="registered dataset (default: digits)")
+    p.add_argument("-n", type=int, required=True, help="number of models")
+    p.add_argument("--seed", type=int, default=0, help="sweep seed")
+    p.add_argument("--data-seed", type=int, default=0, help="dataset split seed")
+    p.add_argument("--dataset-arg", type=_kv, action="append", default=[], metavar="KEY=VALUE",
+                   help="dataset option, e.g. root=/data/cifar-10-batches-bin (repeatable)")
+    p.add_argument("--store", required=True, help="JSONL result store (Parquet copy next to it)")
+    p.add_argument("--executor", default="inline", help="inline | process | dask")
+    p.add_argument("--workers", type=int, default=2, help="workers for process/dask executors")
+    p.add_argument("--threads-per-worker", type=int, default=1)
+    p.add_argument("--scheduler", default=None, help="existing Dask scheduler tcp://host:port")
+    p.add_argument("--retries", type=int, default=2)
+    p.add_argument("--recipe", default=None, help="recipe JSON string or .json/.yaml file")
+    for k, t in (("epochs", int), ("lr", float), ("batch-size", int), ("weight-decay", float),
+                 ("optimizer", str), ("max-train", int)):
+        p.add_argument(f"--{k}", type=t, default=None, help=f"recipe {k.replace('-', '_')}")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="module to import that registers spaces/datasets (repeatable)")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--dashboard", action="store_true", help="Dask dashboard on 127.0.0.1")
+
+    def run(a):
+        recipe = _load_recipe(a.recipe)
+        for k in ("epochs", "lr", "batch_size", "weight_decay", "optimizer", "max_train"):
+            if getattr(a, k) is not None:
+                recipe[k] = getattr(a, k)
+        executor = a.scheduler or a.executor
+        recs = run_sweep(a.space, a.dataset, a.n, a.seed, recipe, a.store, executor,
+                         progress=not a.no_progress, workers=a.workers,
+                         threads_per_worker=a.threads_per_worker, retries=a.retries,
+                         data_seed=a.data_seed, dataset_kwargs=dict(a.dataset_arg),
+                         plugins=a.plugin, dashboard=a.dashboard)
+        errs = [r["error"] for r in recs]
+        print(f"{len(recs)} models in {a.store}: error min {min(errs):.2f}% "
+              f"median {sorted(errs)[len(errs) // 2]:.2f}% max {max(errs):.2f}%")
+        return 0
+
+    return run
+
+
+def _spaces_command(p: argparse.ArgumentParser):
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE")
+
+    def run(a):
+        import_plugins(a.plugin)
+        names = list_spaces()
+        width = max(len(n) for n in names)
+        for name in names:
+            print(f"{name:{width}s}  {get_space(name).size():,}")
+        return 0
+
+    return run
+
+
+def sweep_main(argv=None) -> int:
+    """``spdnas sweep``: sample, train and evaluate a population of models."""
+    ap = argparse.ArgumentParser(prog="spdnas sweep", description=sweep_main.__doc__.split(": ", 1)[1])
+    run = _sweep_command(ap)
+    return run(ap.parse_args(argv))
+
+
+def spaces_main(argv=None) -> int:
+    """``spdnas spaces``: list registered design spaces and their sizes."""
+    ap = argparse.ArgumentParser(prog="spdnas spaces", description=spaces_main.__doc__.split(": ", 1)[1])
+    run = _spaces_command(ap)
+    return run(ap.parse_args(argv))
