@@ -62,7 +62,8 @@ def test_branches_run_in_worker_threads_with_the_callers_settings():
         from spdnas.spd import modules as M
 
         return X * 1.0, torch.tensor([float(F.checks_enabled()), float(F.thread_settings()["fast"]),
-                                      float(R.workers()), float(torch.is_grad_enabled()), float(M._STATS.frozen)])
+                                      float(R.workers()), float(torch.is_grad_enabled()),
+                                      float(M.running_stats_frozen())])
 
     seen = {}
 

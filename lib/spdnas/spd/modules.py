@@ -31,6 +31,7 @@ __all__ = [
     "SkipReduced",
     "stiefel_init",
     "frozen_running_stats",
+    "running_stats_frozen",
 ]
 
 
@@ -160,6 +161,11 @@ def frozen_running_stats(frozen: bool = True):
         yield
     finally:
         _STATS.frozen = old
+
+
+def running_stats_frozen() -> bool:
+    """Whether :func:`frozen_running_stats` is in force in the current thread."""
+    return _STATS.frozen
 
 
 class SPDBatchNorm(nn.Module):

@@ -33,7 +33,7 @@ def parallel_branches_enabled(*tensors: torch.Tensor) -> bool:
 def _settings():
     """Thread settings handed to a branch: the caller's, one spectral worker (no nested fan-out),
     and the caller's frozen-running-statistics flag."""
-    return dict(runtime.thread_settings(), workers=1), M._STATS.frozen
+    return dict(runtime.thread_settings(), workers=1), M.running_stats_frozen()
 
 
 def _in_settings(settings, call):
