@@ -185,10 +185,11 @@ def test_checked_call_uses_one_eigendecomposition(monkeypatch):
     """With value checks on, positive definiteness is read from the eigenvalues of the function's
     own eigendecomposition: exactly one decomposition per call, and non-PD input still raises."""
     import spdnas.spd.functional as Fm
+    import spdnas.spd.runtime as R
 
     calls = []
-    real_eigh, real_eigvalsh = Fm._eigh, torch.linalg.eigvalsh
-    monkeypatch.setattr(Fm, "_eigh", lambda X: calls.append("eigh") or real_eigh(X))
+    real_eigh, real_eigvalsh = R.spectral_eigh, torch.linalg.eigvalsh
+    monkeypatch.setattr(R, "spectral_eigh", lambda X: calls.append("eigh") or real_eigh(X))
     monkeypatch.setattr(torch.linalg, "eigvalsh", lambda X: calls.append("eigvalsh") or real_eigvalsh(X))
     A = torch.randn(4, 5, 5, dtype=torch.float64)
     X = A @ A.mT + torch.eye(5, dtype=torch.float64)

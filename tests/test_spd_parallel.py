@@ -13,6 +13,7 @@ from spdnas.nas.model import net_config
 from spdnas.nas.supernet import SuperNet
 from spdnas.spd import SPDBatchNorm
 from spdnas.spd import functional as F
+from spdnas.spd import runtime as R
 from spdnas.spd.modules import batch_norm, frozen_running_stats
 from spdnas.spd.parallel import branches, parallel_branches_enabled
 
@@ -61,7 +62,8 @@ def test_branches_run_in_worker_threads_with_the_callers_settings():
         from spdnas.spd import modules as M
 
         return X * 1.0, torch.tensor([float(F.checks_enabled()), float(F.thread_settings()["fast"]),
-                                      float(F._workers()), float(torch.is_grad_enabled()), float(M._STATS.frozen)])
+                                      float(R.workers()), float(torch.is_grad_enabled()),
+                                      float(M.running_stats_frozen())])
 
     seen = {}
 
@@ -170,7 +172,7 @@ def test_supernet_cells_with_concurrent_branches_equal_batched_cells(cfg, monkey
     calls = []
 
     def counting(fn, args):
-        calls.append((fn.__name__, F._workers()))
+        calls.append((fn.__name__, R.workers()))
         return branches(fn, args)
 
     monkeypatch.setattr(supernet, "branches", counting)

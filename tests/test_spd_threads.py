@@ -13,23 +13,24 @@ from spdnas.nas.model import net_config
 from spdnas.nas.search import Architect, search
 from spdnas.nas.supernet import SuperNet
 from spdnas.spd import functional as F
+from spdnas.spd import runtime as R
 
 from helpers_spd import rand_spd, rand_sym
 
 torch.set_num_threads(1)
 
-N = 2 * F._EIGH_MIN_CHUNK + 3  # 10x10 matrices: enough work for two chunks (see functional._chunks)
+N = 2 * R.EIGH_MIN_CHUNK + 3  # 10x10 matrices: enough work for two chunks (see runtime.map_rows)
 
 
 def _count_eigh(monkeypatch):
     calls = []
-    orig = F._eigh
+    orig = R.spectral_eigh
 
     def counting(X):
         calls.append(X.shape[0])
         return orig(X)
 
-    monkeypatch.setattr(F, "_eigh", counting)
+    monkeypatch.setattr(R, "spectral_eigh", counting)
     return calls
 
 
@@ -71,11 +72,11 @@ def test_two_workers_equal_one_worker_forward_and_backward(name, fn, spd, monkey
 
 
 def test_small_batches_and_recorded_graphs_stay_inline(monkeypatch):
-    X = rand_spd(F._EIGH_MIN_CHUNK, n=4, gen=torch.Generator().manual_seed(1))
+    X = rand_spd(R.EIGH_MIN_CHUNK, n=4, gen=torch.Generator().manual_seed(1))
     with F.eigh_workers(2):
         calls = _count_eigh(monkeypatch)
         F.logm(X, check=False)  # below two chunks' worth: not split
-        assert calls == [F._EIGH_MIN_CHUNK]
+        assert calls == [R.EIGH_MIN_CHUNK]
     # double backward (create_graph) records the backward's ops: it runs inline and stays differentiable
     Xb = rand_spd(N, n=10, gen=torch.Generator().manual_seed(2)).requires_grad_()
     with F.eigh_workers(2):

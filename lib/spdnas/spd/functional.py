@@ -20,31 +20,36 @@ Backward on the CPU: the Loewner matrix times sym(Uᵀ G U) is one compiled pass
 quotient for well-separated eigenvalues), used whenever no graph is being recorded; the torch forms
 below serve other devices, double backward, and installations without numba.
 
-Eigensolver: on the CPU, matrices up to 24×24 are decomposed by a compiled batched kernel
-(:mod:`spdnas.spd.small_eigh`, numba; about twice as fast as torch's loop of LAPACK calls), larger
-ones and every other device by ``torch.linalg.eigh``; :func:`eigh_backend` ('auto' or 'torch')
-chooses, and the environment variable ``SPDNAS_EIGH=torch`` sets the global default.
-
-Threads: :func:`eigh_workers` splits large CPU batches over worker threads (same values). The
-context managers (:func:`checks`, :func:`fast_divided_differences`, :func:`eigh_workers`,
-:func:`eigh_backend`) act on the calling thread only; :func:`thread_settings` / :func:`use_settings` hand them to another thread, and
-:func:`run_concurrently` runs independent callables in the worker threads with them.
+Run-time settings (value checks, fast divided differences, eigensolver backend, worker threads)
+live in :mod:`spdnas.spd.runtime` and are re-exported here.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import math
-import os
-import threading
 
 import torch
 
-from . import loewner_kernel, small_eigh
+from . import loewner_kernel, runtime
+from .runtime import (
+    EIGH_BACKENDS,
+    checks,
+    checks_enabled,
+    eigh_backend,
+    eigh_workers,
+    fast_divided_differences,
+    run_concurrently,
+    set_checks,
+    set_eigh_backend,
+    set_eigh_workers,
+    set_fast_divided_differences,
+    thread_settings,
+    use_settings,
+)
 
 __all__ = [
     "sym",
+    "check_shape",
     "check_symmetric",
     "check_spd",
     "set_checks",
@@ -75,230 +80,13 @@ __all__ = [
     "loewner",
 ]
 
-_CHECKS = True
-_FAST_DD = False
-_EIGH_WORKERS = 1
-EIGH_BACKENDS = ("auto", "torch")
-_EIGH_BACKEND = "auto"
-_EIGH_POOL = None
-_EIGH_MIN_CHUNK = 64  # 10x10 matrices per worker below which splitting does not pay
-_CHUNK_MIN_WORK = _EIGH_MIN_CHUNK * 10 ** 3  # the same in units of n^3 (eigh cost grows like n^3)
-
-
-class _ThreadSettings(threading.local):
-    """Per-thread overrides set by the context managers (None: use the global setting)."""
-
-    checks = None
-    fast = None
-    workers = None
-    backend = None
-
-
-_LOCAL = _ThreadSettings()
-
-
-def checks_enabled() -> bool:
-    """Whether value checks run in the current thread (context override, else the global setting)."""
-    v = _LOCAL.checks
-    return _CHECKS if v is None else v
-
-
-def set_checks(enabled: bool) -> None:
-    """Globally enable or disable value checks (NaN/Inf, symmetry, positive definiteness)."""
-    global _CHECKS
-    _CHECKS = bool(enabled)
-
-
-@contextlib.contextmanager
-def _thread_override(name: str, value):
-    """Set the current thread's setting ``name`` for the block, then restore it."""
-    old = getattr(_LOCAL, name)
-    setattr(_LOCAL, name, value)
-    try:
-        yield
-    finally:
-        setattr(_LOCAL, name, old)
-
-
-def checks(enabled: bool):
-    """Temporarily enable/disable value checks in the current thread (overrides :func:`set_checks`)."""
-    return _thread_override("checks", bool(enabled))
-
-
-def _workers() -> int:
-    v = _LOCAL.workers
-    return _EIGH_WORKERS if v is None else v
-
-
-def _ensure_pool(n: int) -> None:
-    global _EIGH_POOL
-    if n > 1 and (_EIGH_POOL is None or _EIGH_POOL._max_workers < n - 1):
-        from concurrent.futures import ThreadPoolExecutor
-
-        _EIGH_POOL = ThreadPoolExecutor(max_workers=n - 1, thread_name_prefix="spdnas-eigh")
-
-
-def _forget_pool_in_child() -> None:
-    # a forked child inherits the executor object but not its threads: work submitted to it would
-    # never run, so the child starts a fresh pool on first use
-    global _EIGH_POOL
-    _EIGH_POOL = None
-
-
-os.register_at_fork(after_in_child=_forget_pool_in_child)
-
-
-def _check_workers(n, name):
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"{name}: n must be a positive int, got {n!r}")
-
-
-def set_eigh_workers(n: int) -> None:
-    """Split the batched CPU work of the spectral functions over n threads (global default).
-
-    torch runs a batched CPU ``eigh`` as a serial loop of LAPACK calls. With n > 1, a spectral
-    function on a large CPU batch cuts it into n chunks and runs each chunk's eigendecomposition,
-    reconstruction and (in the backward pass) Daleckii–Krein product in its own thread (torch
-    releases the GIL), with identical results. Only without gradient recording inside the chunk
-    (always the case in forward/backward of the functions, not under ``create_graph``). Default 1.
-    """
-    global _EIGH_WORKERS
-    _check_workers(n, "set_eigh_workers")
-    _EIGH_WORKERS = n
-
-
-def eigh_workers(n: int):
-    """Use n spectral worker threads in the current thread for the duration of the block."""
-    _check_workers(n, "eigh_workers")
-    return _thread_override("workers", n)
-
-
-def _check_backend(name, where):
-    if name not in EIGH_BACKENDS:
-        raise ValueError(f"{where}: unknown eigensolver backend {name!r}; choose from {EIGH_BACKENDS}")
-
-
-def set_eigh_backend(name: str) -> None:
-    """Global eigensolver choice: 'auto' (compiled kernel for small CPU matrices when numba is
-    installed, else ``torch.linalg.eigh``) or 'torch' (always ``torch.linalg.eigh``)."""
-    global _EIGH_BACKEND
-    _check_backend(name, "set_eigh_backend")
-    _EIGH_BACKEND = name
-
-
-_env_backend = os.environ.get("SPDNAS_EIGH", "").strip()
-if _env_backend:
-    _check_backend(_env_backend, "environment variable SPDNAS_EIGH")
-    _EIGH_BACKEND = _env_backend
-
-
-def eigh_backend(name: str):
-    """Use eigensolver backend ``name`` ('auto' or 'torch') in the current thread for the block."""
-    _check_backend(name, "eigh_backend")
-    return _thread_override("backend", name)
-
-
-def _backend() -> str:
-    v = _LOCAL.backend
-    return _EIGH_BACKEND if v is None else v
-
-
-def _eigh(X: torch.Tensor):
-    """Eigendecomposition used by the spectral functions (lower triangle, no autograd needed)."""
-    if _backend() == "auto" and small_eigh.supports(X):
-        return small_eigh.eigh(X)
-    return torch.linalg.eigh(X)
-
-
-def thread_settings() -> dict:
-    """The current thread's effective settings (checks, fast divided differences, eigh workers,
-    eigensolver backend).
-
-    Pass them to :func:`use_settings` in a worker thread so it computes as the caller would.
-    """
-    fast = _LOCAL.fast
-    return {"checks": checks_enabled(), "fast": _FAST_DD if fast is None else fast, "workers": _workers(),
-            "backend": _backend()}
-
-
-@contextlib.contextmanager
-def use_settings(settings: dict):
-    """Apply settings from :func:`thread_settings` to the current thread for the block."""
-    backend = settings.get("backend", _backend())
-    _check_backend(backend, "use_settings")
-    old = (_LOCAL.checks, _LOCAL.fast, _LOCAL.workers, _LOCAL.backend)
-    _LOCAL.checks, _LOCAL.fast, _LOCAL.workers, _LOCAL.backend = (
-        bool(settings["checks"]), bool(settings["fast"]), int(settings["workers"]), backend)
-    try:
-        yield
-    finally:
-        _LOCAL.checks, _LOCAL.fast, _LOCAL.workers, _LOCAL.backend = old
-
-
-def _chunks(count: int, n: int, device) -> int:
-    """Number of thread chunks for a batch of ``count`` n×n matrices (1 = run inline): each chunk
-    must hold at least the work of 64 decompositions of 10×10 (e.g. 8 of 20×20, 1 of 40×40)."""
-    if device.type != "cpu" or torch.is_grad_enabled():
-        return 1
-    return max(1, min(_workers(), count, count * n ** 3 // _CHUNK_MIN_WORK))
-
-
-def _call_no_grad(fn, args):
-    with torch.no_grad():
-        return fn(*args)
-
-
-def _fan_out(calls) -> list:
-    """Run zero-argument callables at the same time: the first in the calling thread, the others in
-    the worker pool (created on first use, and anew in a forked child); results in order."""
-    _ensure_pool(len(calls))
-    futures = [_EIGH_POOL.submit(c) for c in calls[1:]]
-    try:
-        first = calls[0]()
-    finally:
-        rest = [f.result() for f in futures]
-    return [first, *rest]
-
-
-def run_concurrently(calls) -> list:
-    """Run zero-argument callables concurrently in the spectral worker threads, each with the
-    caller's settings (:func:`thread_settings`) but one worker, so they do not split their batches
-    further; results in the order of ``calls``. Use it for independent passes of a model."""
-    calls = list(calls)
-    if not calls or not all(callable(c) for c in calls):
-        raise ValueError("run_concurrently: calls must be a non-empty sequence of zero-argument callables")
-    settings = dict(thread_settings(), workers=1)
-
-    def with_settings(call):
-        def run():
-            with use_settings(settings):
-                return call()
-        return run
-
-    return _fan_out([with_settings(c) for c in calls])
-
-
-def _map_rows(fn, *tensors):
-    """``fn(*tensors)`` computed over row chunks (dim 0) in the spectral worker threads.
-
-    All tensors share their dim-0 length (the number of matrices); ``fn`` returns a tuple of
-    tensors with the same rows, which are concatenated. Runs inline for small batches, on CUDA,
-    with one worker, or while gradients are being recorded.
-    """
-    parts = _chunks(tensors[0].shape[0], tensors[0].shape[-1], tensors[0].device)
-    if parts <= 1:
-        return fn(*tensors)
-    split = [torch.tensor_split(t, parts) for t in tensors]
-    res = _fan_out([functools.partial(_call_no_grad, fn, [c[i] for c in split]) for i in range(parts)])
-    return tuple(torch.cat([r[j] for r in res]) for j in range(len(res[0])))
-
-
 def sym(X: torch.Tensor) -> torch.Tensor:
     """Symmetric part (X + Xᵀ) / 2 of the last two dimensions."""
     return 0.5 * (X + X.transpose(-1, -2))
 
 
-def _check_shape(X: torch.Tensor, name: str) -> None:
+def check_shape(X: torch.Tensor, name: str) -> None:
+    """Raise ValueError unless X is a real floating tensor of non-empty square matrices (..., n, n)."""
     if not isinstance(X, torch.Tensor):
         raise ValueError(f"{name}: expected a torch.Tensor, got {type(X).__name__}")
     if X.dim() < 2 or X.shape[-1] != X.shape[-2]:
@@ -315,8 +103,8 @@ def _sym_tol(X: torch.Tensor) -> float:
 
 def check_symmetric(X: torch.Tensor, name: str = "input", check: bool = True) -> None:
     """Raise ValueError unless X has shape (..., n, n) and holds finite symmetric matrices."""
-    _check_shape(X, name)
-    if not (check and checks_enabled()):
+    check_shape(X, name)
+    if not (check and runtime.checks_enabled()):
         return
     X = X.detach()
     if not bool(torch.isfinite(X).all()):
@@ -333,7 +121,7 @@ def check_symmetric(X: torch.Tensor, name: str = "input", check: bool = True) ->
 def check_spd(X: torch.Tensor, name: str = "input", check: bool = True) -> None:
     """Raise ValueError unless X holds finite symmetric positive definite matrices."""
     check_symmetric(X, name, check)
-    if not (check and checks_enabled()):
+    if not (check and runtime.checks_enabled()):
         return
     L = torch.linalg.eigvalsh(sym(X.detach()))
     _check_pd_eigs(L, name)
@@ -391,30 +179,6 @@ def _fprime(kind: str, L: torch.Tensor, p: float) -> torch.Tensor:
     if kind == "reeig":
         return (L > p).to(L.dtype)
     raise ValueError(f"unknown spectral function {kind!r}")
-
-
-def set_fast_divided_differences(enabled: bool) -> None:
-    """Use the closed forms below for the log/exp Loewner matrices of backward passes (default off).
-
-    log: K_ij = 2 atanh(r)/(r (λ_i + λ_j)), r = (λ_i − λ_j)/(λ_i + λ_j) (exact identity for λ > 0);
-    exp: K_ij = exp((λ_i + λ_j)/2) sinh(h)/h, h = (λ_i − λ_j)/2. Both are free of cancellation for
-    close eigenvalues without a near-pair switch, and take about a third of the elementwise passes.
-    The choice is recorded at forward time, so a backward pass follows the forward's setting. The
-    compiled CPU backward (:mod:`spdnas.spd.loewner_kernel`) always uses the accurate forms (it is
-    faster than either torch form), so the setting matters on other devices and for double backward.
-    """
-    global _FAST_DD
-    _FAST_DD = bool(enabled)
-
-
-def fast_divided_differences(enabled: bool = True):
-    """Use (or not) the fast forms in the current thread for the block (overrides the global setting)."""
-    return _thread_override("fast", bool(enabled))
-
-
-def _fast_now() -> bool:
-    v = _LOCAL.fast
-    return _FAST_DD if v is None else v
 
 
 def _loewner_fast(L: torch.Tensor, kind: str) -> torch.Tensor:
@@ -494,7 +258,7 @@ def _loewner_reeig(L: torch.Tensor, eps: float) -> torch.Tensor:
 
 
 def _flat(X: torch.Tensor) -> torch.Tensor:
-    """(..., n, n) -> (N, n, n): the rows that :func:`_map_rows` splits over threads."""
+    """(..., n, n) -> (N, n, n): the rows that :func:`spdnas.spd.runtime.map_rows` splits over threads."""
     n = X.shape[-1]
     return X.reshape(-1, n, n)
 
@@ -532,13 +296,13 @@ class _Spectral(torch.autograd.Function):
     def forward(ctx, X, kind, p, pd_name=None):
         # eigh reads the lower triangle only: inputs are symmetric (checked by the public API)
         def work(Xc):
-            L, U = _eigh(Xc)
+            L, U = runtime.spectral_eigh(Xc)
             return L, U, _rebuild(U, _f(kind, L, p))
 
-        L, U, Y = _map_rows(work, _flat(X))
+        L, U, Y = runtime.map_rows(work, _flat(X))
         if pd_name is not None:  # positive definiteness from the same eigenvalues (one eigh per call)
             _check_pd_eigs(L, pd_name)
-        ctx.kind, ctx.p, ctx.fast = kind, p, _fast_now()
+        ctx.kind, ctx.p, ctx.fast = kind, p, runtime.fast_divided_differences_enabled()
         ctx.save_for_backward(L, U)
         return Y.reshape(X.shape)
 
@@ -550,7 +314,7 @@ class _Spectral(torch.autograd.Function):
         def work(Lc, Uc, Gc):
             return (_dk(Lc, Uc, [(kind, p, 1.0, 1.0, Gc)], fast),)
 
-        (dX,) = _map_rows(work, L, U, _flat(G))
+        (dX,) = runtime.map_rows(work, L, U, _flat(G))
         return dX.reshape(G.shape), None, None, None
 
 
@@ -560,12 +324,12 @@ class _SqrtInvSqrt(torch.autograd.Function):
     @staticmethod
     def forward(ctx, X, pd_name=None):
         def work(Xc):
-            L, U = _eigh(Xc)
+            L, U = runtime.spectral_eigh(Xc)
             s = torch.sqrt(L)
             Ut = U.transpose(-1, -2)
             return L, U, (U * s.unsqueeze(-2)) @ Ut, (U / s.unsqueeze(-2)) @ Ut
 
-        L, U, S, Si = _map_rows(work, _flat(X))
+        L, U, S, Si = runtime.map_rows(work, _flat(X))
         if pd_name is not None:
             _check_pd_eigs(L, pd_name)
         ctx.save_for_backward(L, U)
@@ -582,7 +346,7 @@ class _SqrtInvSqrt(torch.autograd.Function):
         def work(Lc, Uc, *Gs):
             return (_dk(Lc, Uc, [(k, 0.0, 1.0, 1.0, Gk) for k, Gk in zip(kinds, Gs)]),)
 
-        (dX,) = _map_rows(work, L, U, *grads)
+        (dX,) = runtime.map_rows(work, L, U, *grads)
         shape = (G1 if G1 is not None else G2).shape
         return dX.reshape(shape), None
 
@@ -593,13 +357,13 @@ class _MultiSpectral(torch.autograd.Function):
     @staticmethod
     def forward(ctx, X, kinds, pd_name=None):
         def work(Xc):
-            L, U = _eigh(Xc)
+            L, U = runtime.spectral_eigh(Xc)
             return (L, U, *(_rebuild(U, _fmulti(k, L)) for k in kinds))
 
-        L, U, *outs = _map_rows(work, _flat(X))
+        L, U, *outs = runtime.map_rows(work, _flat(X))
         if pd_name is not None:
             _check_pd_eigs(L, pd_name)
-        ctx.kinds, ctx.fast = kinds, _fast_now()
+        ctx.kinds, ctx.fast = kinds, runtime.fast_divided_differences_enabled()
         ctx.save_for_backward(L, U)
         return tuple(o.reshape(X.shape) for o in outs)
 
@@ -616,7 +380,7 @@ class _MultiSpectral(torch.autograd.Function):
         def work(Lc, Uc, *Gc):
             return (_dk(Lc, Uc, [(*_MULTI_TERMS[k], g) for k, g in zip(kinds, Gc)], fast),)
 
-        (dX,) = _map_rows(work, L, U, *Gs)
+        (dX,) = runtime.map_rows(work, L, U, *Gs)
         return dX.reshape(shape), None, None
 
 
@@ -654,9 +418,9 @@ def spectral_functions(X: torch.Tensor, kinds, check: bool = True) -> tuple:
     bad = [k for k in kinds if k not in _MULTI_KINDS]
     if bad:
         raise ValueError(f"spectral_functions: unknown kinds {bad}; choose from {list(_MULTI_KINDS)}")
-    _check_shape(X, "spectral_functions")
+    check_shape(X, "spectral_functions")
     pd_name = None
-    if check and checks_enabled():
+    if check and runtime.checks_enabled():
         check_symmetric(X, "spectral_functions")
         if not all(k in ("exp", "sqrtexp", "invsqrtexp") for k in kinds):
             pd_name = "spectral_functions"
@@ -666,8 +430,8 @@ def spectral_functions(X: torch.Tensor, kinds, check: bool = True) -> tuple:
 def _apply(X: torch.Tensor, kind: str, p: float, check: bool, name: str, needs_pd: bool) -> torch.Tensor:
     pd_name = None
     if needs_pd:
-        _check_shape(X, name)
-        if check and checks_enabled():
+        check_shape(X, name)
+        if check and runtime.checks_enabled():
             check_symmetric(X, name)
             pd_name = name
     else:
@@ -697,9 +461,9 @@ def invsqrtm(X: torch.Tensor, check: bool = True) -> torch.Tensor:
 
 def sqrtm_invsqrtm(X: torch.Tensor, check: bool = True):
     """(X^{1/2}, X^{-1/2}) of SPD matrices from a single eigendecomposition."""
-    _check_shape(X, "sqrtm_invsqrtm")
+    check_shape(X, "sqrtm_invsqrtm")
     pd_name = None
-    if check and checks_enabled():
+    if check and runtime.checks_enabled():
         check_symmetric(X, "sqrtm_invsqrtm")
         pd_name = "sqrtm_invsqrtm"
     return _SqrtInvSqrt.apply(X, pd_name)
@@ -748,7 +512,7 @@ def vec_upper(X: torch.Tensor) -> torch.Tensor:
 
     The scaling makes the map an isometry: ‖vec_upper(X)‖₂ = ‖X‖_F.
     """
-    _check_shape(X, "vec_upper")
+    check_shape(X, "vec_upper")
     n = X.shape[-1]
     r, c = _triu(n, X.device)
     v = X[..., r, c]

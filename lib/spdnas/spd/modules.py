@@ -31,6 +31,7 @@ __all__ = [
     "SkipReduced",
     "stiefel_init",
     "frozen_running_stats",
+    "running_stats_frozen",
 ]
 
 
@@ -111,7 +112,7 @@ class ReEig(nn.Module):
         self.eps = float(eps)
 
     def forward(self, X):
-        F._check_shape(X, "ReEig")
+        F.check_shape(X, "ReEig")
         return F.reeig(X, self.eps, check=False)
 
     def extra_repr(self):
@@ -122,7 +123,7 @@ class LogEig(nn.Module):
     """Matrix logarithm: SPD manifold → symmetric matrices (tangent space at I)."""
 
     def forward(self, X):
-        F._check_shape(X, "LogEig")
+        F.check_shape(X, "LogEig")
         return F.logm(X, check=False)
 
 
@@ -130,7 +131,7 @@ class ExpEig(nn.Module):
     """Matrix exponential: symmetric matrices → SPD manifold."""
 
     def forward(self, X):
-        F._check_shape(X, "ExpEig")
+        F.check_shape(X, "ExpEig")
         return F.expm(X, check=False)
 
 
@@ -160,6 +161,11 @@ def frozen_running_stats(frozen: bool = True):
         yield
     finally:
         _STATS.frozen = old
+
+
+def running_stats_frozen() -> bool:
+    """Whether :func:`frozen_running_stats` is in force in the current thread."""
+    return _STATS.frozen
 
 
 class SPDBatchNorm(nn.Module):
@@ -274,7 +280,7 @@ class SPDPool2d(nn.Module):
         self.mode, self.out_dim, self.kernel_size, self.stride = mode, out_dim, kernel_size, stride or kernel_size
 
     def forward(self, X):
-        F._check_shape(X, "SPDPool2d")
+        F.check_shape(X, "SPDPool2d")
         X4, was3 = (X.unsqueeze(1), True) if X.dim() == 3 else (X, False)
         L = F.logm(X4, check=False)
         if self.out_dim is not None:

@@ -18,29 +18,29 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from . import functional as F
 from . import modules as M
+from . import runtime
 
 __all__ = ["branches", "parallel_branches_enabled"]
 
 
 def parallel_branches_enabled(*tensors: torch.Tensor) -> bool:
     """Whether :func:`branches` runs concurrently for these tensors in the current thread: more
-    than one spectral worker (:func:`spdnas.spd.functional.eigh_workers`) and CPU tensors."""
-    return F._workers() > 1 and all(t.device.type == "cpu" for t in tensors)
+    than one spectral worker (:func:`spdnas.spd.runtime.eigh_workers`) and CPU tensors."""
+    return runtime.workers() > 1 and all(t.device.type == "cpu" for t in tensors)
 
 
 def _settings():
     """Thread settings handed to a branch: the caller's, one spectral worker (no nested fan-out),
     and the caller's frozen-running-statistics flag."""
-    return dict(F.thread_settings(), workers=1), M._STATS.frozen
+    return dict(runtime.thread_settings(), workers=1), M.running_stats_frozen()
 
 
 def _in_settings(settings, call):
     spectral, frozen = settings
 
     def run():
-        with M.frozen_running_stats(frozen), F.use_settings(spectral):
+        with M.frozen_running_stats(frozen), runtime.use_settings(spectral):
             return call()
     return run
 
@@ -77,7 +77,7 @@ class _Branches(torch.autograd.Function):
                     return leaves, _as_tuple(out, "branches"), isinstance(out, tuple)
             return run
 
-        results = F._fan_out([_in_settings(settings, make(s)) for s in layout])
+        results = runtime.fan_out([_in_settings(settings, make(s)) for s in layout])
         shape.extend((len(outs), is_tuple) for _, outs, is_tuple in results)  # read by branches()
         ctx.results = [(leaves, outs) for leaves, outs, _ in results]
         ctx.settings, ctx.nflat, ctx.counts = settings, len(flat), [c for c, _ in shape]
@@ -103,7 +103,7 @@ class _Branches(torch.autograd.Function):
                 return {k: g for k, g in zip(keys, got) if g is not None}
             calls.append(_in_settings(ctx.settings, run))
         total = [None] * ctx.nflat
-        for part in F._fan_out(calls):
+        for part in runtime.fan_out(calls):
             for k, g in part.items():
                 total[k] = g if total[k] is None else total[k] + g
         return (None, *total)
@@ -131,7 +131,7 @@ def branches(fn, args_list) -> list:
         def plain(args):
             with torch.set_grad_enabled(grad):
                 return fn(*args)
-        return F._fan_out([_in_settings(settings, lambda args=args: plain(args)) for args in args_list])
+        return runtime.fan_out([_in_settings(settings, lambda args=args: plain(args)) for args in args_list])
     index, flat, layout = {}, [], []
     for args in args_list:
         slots = []
