@@ -16,7 +16,7 @@ from spdnas import experiments as E
 from spdnas.cli.experiments import main as experiments_cli
 from spdnas import nas, plots
 from spdnas.workbench import pipeline
-from spdnas.nas import NORMAL_OPS, REDUCE_OPS, normalize_genotype
+from spdnas.nas import NORMAL_OPS, REDUCE_OPS, cell_variant_ops, normalize_genotype, sample_genotype
 
 
 # --------------------------------------------------------------------------------------------
@@ -106,11 +106,11 @@ def test_nets_follow_the_papers_sizes():
 
 @pytest.mark.parametrize("variant", sorted(E.CELL_SPACE_VARIANTS))
 def test_variant_genotypes_use_only_the_variant_ops(variant):
-    normal_ops, reduce_ops = E.variant_ops(variant)
+    normal_ops, reduce_ops = cell_variant_ops(variant)
     seen = set()
     rng = np.random.default_rng(0)
     for _ in range(200):
-        g = E.sample_variant_genotype(rng, variant, steps=3)
+        g = sample_genotype(rng, 3, *cell_variant_ops(variant))
         assert normalize_genotype(g) == g
         for cell in ("normal", "reduce"):
             for k, (op, j) in enumerate(g[cell]):
@@ -124,24 +124,27 @@ def test_variant_genotypes_use_only_the_variant_ops(variant):
 
 
 def test_variant_sampling_is_uniform_and_reproducible():
-    g1 = E.sample_variant_genotype(5, "full")
-    assert g1 == E.sample_variant_genotype(np.random.default_rng(5), "full")
+    g1 = sample_genotype(5, 2, *cell_variant_ops("full"))
+    assert g1 == sample_genotype(np.random.default_rng(5), 2, *cell_variant_ops("full"))
+    assert g1 == sample_genotype(5)  # the 'full' variant is the whole derived space
     counts = {}
     rng = np.random.default_rng(1)
     n = 3000
     for _ in range(n):
-        g = E.sample_variant_genotype(rng, "full", steps=1)
+        g = sample_genotype(rng, 1, *cell_variant_ops("full"))
         counts[g["normal"][0][0]] = counts.get(g["normal"][0][0], 0) + 1
-    ops = E.variant_ops("full")[0]
+    ops = cell_variant_ops("full")[0]
     # chi-square goodness of fit of the op on the first normal edge against uniform
     obs = np.array([counts.get(o, 0) for o in ops])
     assert scipy.stats.chisquare(obs).pvalue > 1e-3
     with pytest.raises(ValueError, match="unknown cell-space variant"):
-        E.sample_variant_genotype(0, "convs")
+        sample_genotype(0, 2, *cell_variant_ops("convs"))
     with pytest.raises(ValueError, match="rng"):
-        E.sample_variant_genotype("seed", "full")
+        sample_genotype("seed", 2, *cell_variant_ops("full"))
     with pytest.raises(ValueError, match="steps"):
-        E.sample_variant_genotype(0, "full", steps=0)
+        sample_genotype(0, 0, *cell_variant_ops("full"))
+    with pytest.raises(ValueError, match="normal_ops must be a non-empty list"):
+        sample_genotype(0, 2, ["Conv"], None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -334,7 +337,7 @@ def test_read_plan_errors(tmp_path):
 
 
 def test_genotypes_table():
-    g = normalize_genotype(E.sample_variant_genotype(0, "full"))
+    g = normalize_genotype(sample_genotype(0, 2, *cell_variant_ops("full")))
     rec = pd.DataFrame([{"dataset": "radar_sim", "weighting": "sparsemax", "status": "ok", "genotype": g,
                          "epochs": 2, "order": 1, "val_acc": 0.5, "time_s": 3.0},
                         {"dataset": "hdm05", "weighting": "sparsemax", "status": "not run: missing"}])
@@ -355,7 +358,7 @@ def _cell_records(n=12):
     for v, (plo, phi, mu) in {"full": (100, 400, 0.6), "bimap_only": (300, 600, 0.7),
                               "no_bimap": (10, 40, 0.4)}.items():
         for i in range(n):
-            rows.append({"variant": v, "model": i, "genotype": E.sample_variant_genotype(i, v),
+            rows.append({"variant": v, "model": i, "genotype": sample_genotype(i, 2, *cell_variant_ops(v)),
                          "params": int(rng.integers(plo, phi)), "flops": 1000 + i,
                          "test_acc": float(np.clip(rng.normal(mu, 0.1), 0, 1)), "seed": 0, "epochs": 2,
                          "dataset": "basicmotions", "status": "ok", "time_s": 1.0})
@@ -396,6 +399,23 @@ def test_compare_variants_against_scipy():
     assert set(sub["space"]) == {"full", "bimap_only"} and excluded == ["no_bimap"] and k == bo["bins"]
     with pytest.raises(ValueError, match="reference space"):
         A.compare_variants(pop, "convs")
+
+
+def test_compare_pair_weighted_means_and_bins_for_several_metrics():
+    pop = E.cell_space_population(_cell_records())
+    plain = A.compare_pair(pop, "bimap_only", "full")
+    a, b = pop[pop["space"] == "bimap_only"]["error"], pop[pop["space"] == "full"]["error"]
+    assert plain["mean_error_a"] == pytest.approx(a.mean()) and plain["n_eff_b"] == pytest.approx(len(b))
+    assert plain["ks_D"] == pytest.approx(scipy.stats.ks_2samp(a, b).statistic)
+    k = A.usable_bins(pop[pop["space"].isin(["bimap_only", "full"])], 3, by=("params", "flops"))
+    assert k == A.usable_bins(pop[pop["space"].isin(["bimap_only", "full"])], 3, by="params")
+    norm = A.compare_pair(pop, "bimap_only", "full", "params", k)
+    d = A.normalize_spaces(pop[pop["space"].isin(["bimap_only", "full"])], by="params", bins=k)
+    g = d[d["space"] == "full"]
+    assert norm["mean_error_b"] == pytest.approx(np.average(g["error"], weights=g["weight"]))
+    assert norm["n_eff_b"] == pytest.approx(A.effective_sample_size(g["weight"].to_numpy()))
+    with pytest.raises(ValueError, match="bins"):
+        A.compare_pair(pop, "bimap_only", "full", "params", 0)
 
 
 def test_figures_and_their_errors():

@@ -13,7 +13,7 @@ from spdnas.cli.experiments import main as experiments_cli
 from spdnas import nas
 
 SEARCH = {"datasets": ["basicmotions", "radar_sim", "hdm05"], "ablation_datasets": ["basicmotions"],
-          "radar_per_class": 10, "epochs": 1, "order": 1, "batch_size": 30, "max_steps": 1,
+          "n_per_class": 10, "epochs": 1, "order": 1, "batch_size": 30, "max_steps": 1,
           "overrides": {"basicmotions": {"batch_size": 10}}}
 TRAIN = {"seeds": [0], "epochs": 1, "euclid_search_epochs": 1,
          "overrides": {"basicmotions": {"batch_size": 10, "seeds": [0, 1]}}}
@@ -55,6 +55,24 @@ def test_search_stage_records(stages):
         assert json.loads((folder / "genotype.json").read_text())["normal"]
     g = E.genotypes_table(plan)
     assert (g[g["status"] == "ok"]["normal"] != "").all()
+
+
+def test_a_search_unit_reruns_from_its_nas_cli_config(stages, tmp_path):
+    """The stage translates its params.yaml section into the one search config format:
+    ``spdnas nas search --config <unit>/nas_config.json`` repeats the unit's search exactly."""
+    from spdnas.cli.nas import main as nas_cli
+
+    folder = stages / "search" / "radar_sim" / "sparsemax"
+    cfg = json.loads((folder / "nas_config.json").read_text())
+    assert cfg["dataset"] == {"name": "radar_sim", "n_per_class": 10, "seed": 0}
+    assert cfg["search"]["weighting"] == "sparsemax" and cfg["search"]["max_steps"] == 1 and cfg["net"]["in_dim"] == 20
+    assert nas_cli(["search", "--config", str(folder / "nas_config.json"), "--out", str(tmp_path / "again"),
+                    "--no-progress"]) == 0
+    again = json.loads((tmp_path / "again" / "genotype.json").read_text())
+    assert again == json.loads((folder / "genotype.json").read_text())
+    h1 = nas.search_history(folder / "search_metrics.json")
+    h2 = nas.search_history(tmp_path / "again" / "search_metrics.json")
+    assert h1["val_acc"].tolist() == h2["val_acc"].tolist() and h1["train_loss"].tolist() == h2["train_loss"].tolist()
 
 
 def test_train_stage_and_table2(stages):

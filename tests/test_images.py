@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from spdnas.data.splits import stratified_train_test as stratified_split
 from spdnas.data.images import (
     CIFAR10_RECORD,
     digits_arrays,
-    stratified_split,
     load_cifar10_binary,
     load_digits_images,
     read_cifar10_file,

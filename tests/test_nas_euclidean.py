@@ -9,7 +9,7 @@ import torch
 from spdnas.cli.nas import main
 from spdnas.nas.euclidean import (EuclideanSuperNet, LogMapImage, derive_darts_genotype, euclidean_net_config,
                                   search_euclidean)
-from spdnas.spaces.cells import DARTS_OPS
+from spdnas.models import DARTS_OPS
 from test_nas_search import NET, class_data
 
 torch.set_num_threads(1)

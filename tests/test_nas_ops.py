@@ -200,19 +200,17 @@ def test_official_radar_genotype_network():
 
 
 def test_draw_cell_figure(tmp_path):
-    import matplotlib
+    from spdnas import plots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig = gt.draw_genotype(gt.RADAR_SPARSEMAX, title="RADAR")
+    fig = plots.draw_genotype(gt.RADAR_SPARSEMAX, title="RADAR")
     texts = {t.get_text() for ax in fig.axes for t in ax.texts}
     assert {"Skip", "BiMap_0", "BiMap_1", "BiMap_2_reduced"} <= texts
-    paths = gt.save_figure(fig, tmp_path / "cell")
+    paths = plots.save_figure(fig, tmp_path / "cell")
     a = paths[0].read_bytes()
-    gt.save_figure(fig, tmp_path / "cell")
+    plots.save_figure(fig, tmp_path / "cell")
     assert paths[0].read_bytes() == a and paths[1].stat().st_size > 0
-    plt.close(fig)
+    one = plots.draw_cell(gt.RADAR_SPARSEMAX, "reduce")
+    assert "BiMap_2_reduced" in {t.get_text() for t in one.axes[0].texts}
 
 
 def test_net_config_validation():

@@ -7,23 +7,25 @@ import numpy as np
 import pytest
 import torch
 
-from spdnas.spaces import (
-    AnyNetSpace,
-    DesignSpace,
-    NASCellSpace,
+from spdnas.models import (
     build_cell_network,
     cell_network_complexity,
     count_flops,
     count_params,
+    loose_ends,
+    resnet_cifar_config,
+)
+from spdnas.models import check_cnn_genotype as normalize_genotype
+from spdnas.spaces import (
+    AnyNetSpace,
+    DesignSpace,
+    NASCellSpace,
     get_space,
     in_billions,
     list_spaces,
-    normalize_genotype,
     num_cells,
     register_space,
-    resnet_cifar_config,
 )
-from spdnas.spaces.cells import loose_ends
 
 CIFAR = {"in_channels": 3, "image_size": 32, "num_classes": 10}
 DIGITS = {"in_channels": 1, "image_size": 8, "num_classes": 10}

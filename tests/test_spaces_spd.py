@@ -84,7 +84,7 @@ def test_spd_info_validation():
         get_space("spdnet").build({"depth": 1, "fractions": [0.5], "batchnorm": False, "eps": 1e-4}, {"num_classes": 2})
 
 
-NAS_SPACES = ["spdnetnas", "spdnetnas_nopool", "spdnetnas_bimap", "spdnetnas_noskip"]
+NAS_SPACES = ["spdnetnas", "spdnetnas_no_pool", "spdnetnas_bimap_only", "spdnetnas_no_skip", "spdnetnas_no_bimap"]
 
 
 def test_spdnetnas_cell_counts_closed_form():
@@ -94,7 +94,7 @@ def test_spdnetnas_cell_counts_closed_form():
     # reduce: node0 reduce/reduce 25; node1 {0,1} 25 + {0,2},{1,2} reduce x normal 2*25
     assert sp.cell_count("reduce") == 25 * 75
     assert sp.size() == (25 * 75) ** 2 * 9
-    bim = get_space("spdnetnas_bimap")
+    bim = get_space("spdnetnas_bimap_only")
     assert bim.cell_count("normal") == 9 * 27 and bim.cell_count("reduce") == 4 * (4 + 6 + 6)
 
 
@@ -114,7 +114,7 @@ def test_spdnetnas_variants_sample_build_and_count(name):
 
 
 def test_spdnetnas_sampling_deterministic_and_rejects_foreign_ops():
-    sp = get_space("spdnetnas_bimap")
+    sp = get_space("spdnetnas_bimap_only")
     assert sp.sample(np.random.default_rng(0)) == sp.sample(np.random.default_rng(0))
     cfg = get_space("spdnetnas").sample(np.random.default_rng(1))
     cfg["genotype"]["normal"][0][0] = "Skip"
@@ -137,7 +137,7 @@ def test_spdnet_cost_counts_eigendecompositions():
     assert sp.cost(deeper, info) > sp.cost(base, info)
 
 
-@pytest.mark.parametrize("name", ["spdnet", "spdnetnas", "spdnetnas_bimap"])
+@pytest.mark.parametrize("name", ["spdnet", "spdnetnas", "spdnetnas_bimap_only"])
 def test_spd_spaces_contain_their_samples_only(name):
     sp = get_space(name)
     rng = np.random.default_rng(0)

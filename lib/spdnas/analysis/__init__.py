@@ -5,7 +5,7 @@ numpy functions of error arrays and optional complexity-normalisation weights.
 """
 
 from .bootstrap import Band, bootstrap_edf, bootstrap_rse
-from .compare import compare_variants, normalizable_subset, usable_bins
+from .compare import compare_pair, compare_variants, normalizable_subset, usable_bins
 from .population import (
     COLUMNS,
     load_nas_bench_macro,

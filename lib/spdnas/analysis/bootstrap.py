@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .search import _check_ks
+from .search import check_ks
 from .stats import as_values, as_weights
 
 
@@ -95,7 +95,7 @@ def bootstrap_rse(errors, weights=None, ks=None, n_boot: int = 100, level: float
     """Pointwise percentile band of the exact random-search curve ``E[min of k]``."""
     _check_boot(n_boot, level)
     e, w, st = _prepare(errors, weights, strata)
-    ks = _check_ks(ks, e.size)
+    ks = check_ks(ks, e.size)
     rng = np.random.default_rng(seed)
     bw = _boot_weights(w, int(n_boot), st, rng)
     step = np.diff(e - e[0])

@@ -10,20 +10,39 @@ from ..core.status import not_run
 from ..core.validators import positive_int
 from .stats import ks_weighted, normalize_spaces
 
-__all__ = ["usable_bins", "normalizable_subset", "compare_variants"]
+__all__ = ["usable_bins", "normalizable_subset", "compare_pair", "compare_variants"]
 
 
-def usable_bins(pop: pd.DataFrame, want: int, by: str = "params") -> int | None:
+def usable_bins(pop: pd.DataFrame, want: int, by="params") -> int | None:
     """Largest bin count <= ``want`` for which every space of ``pop`` can be normalised by ``by``
-    on the common range (no empty bin); None when the ranges do not overlap."""
+    (a complexity column, or several that must all work) on the common range (no empty bin);
+    None when the ranges do not overlap."""
     want = positive_int(want, "bins")
+    metrics = (by,) if isinstance(by, str) else tuple(by)
     for k in range(want, 0, -1):
         try:
-            normalize_spaces(pop, by=by, bins=k)
+            for metric in metrics:
+                normalize_spaces(pop, by=metric, bins=k)
             return k
         except ValueError:
             continue
     return None
+
+
+def compare_pair(pop: pd.DataFrame, a: str, b: str, by: str | None = None, bins: int | None = None) -> dict:
+    """Weighted KS test of space ``a``'s error EDF against space ``b``'s: plain (``by=None``) or
+    normalised by the complexity column ``by`` with ``bins`` bins on the common range.
+
+    Returns ``{n_eff_a, n_eff_b, mean_error_a, mean_error_b, ks_D, ks_p}`` (means weighted like the EDFs).
+    """
+    pair = pop[pop["space"].isin([a, b])]
+    d = pair if by is None else normalize_spaces(pair, by=by, bins=positive_int(bins, "bins"))
+    ga, gb = d[d["space"] == a], d[d["space"] == b]
+    wa = None if by is None else ga["weight"].to_numpy()
+    wb = None if by is None else gb["weight"].to_numpy()
+    ks = ks_weighted(ga["error"].to_numpy(float), gb["error"].to_numpy(float), wa, wb)
+    return {"n_eff_a": ks.n_a, "n_eff_b": ks.n_b, "mean_error_a": float(np.average(ga["error"], weights=wa)),
+            "mean_error_b": float(np.average(gb["error"], weights=wb)), "ks_D": ks.statistic, "ks_p": ks.pvalue}
 
 
 def normalizable_subset(pop: pd.DataFrame, reference: str, want: int, by: str = "params"):
@@ -56,25 +75,20 @@ def compare_variants(pop: pd.DataFrame, reference: str = "full", bins: int = 4, 
     if reference not in spaces:
         raise ValueError(f"reference space {reference!r} not in the population (has {spaces})")
     rows = []
-    ref = pop[pop["space"] == reference]
     for s in spaces:
         if s == reference:
             continue
-        g = pop[pop["space"] == s]
-        ks = ks_weighted(g["error"].to_numpy(float), ref["error"].to_numpy(float))
+        r = compare_pair(pop, s, reference)
         rows.append({"variant": s, "reference": reference, "normalisation": "none", "bins": np.nan,
-                     "n_eff": ks.n_a, "n_eff_ref": ks.n_b, "ks_D": ks.statistic, "ks_p": ks.pvalue, "status": "ok"})
-        pair = pop[pop["space"].isin([s, reference])]
-        k = usable_bins(pair, bins, by)
+                     "n_eff": r["n_eff_a"], "n_eff_ref": r["n_eff_b"], "ks_D": r["ks_D"], "ks_p": r["ks_p"],
+                     "status": "ok"})
+        k = usable_bins(pop[pop["space"].isin([s, reference])], bins, by)
         if k is None:
             rows.append({"variant": s, "reference": reference, "normalisation": by, "bins": np.nan,
                          "n_eff": np.nan, "n_eff_ref": np.nan, "ks_D": np.nan, "ks_p": np.nan,
                          "status": not_run(f"{by} ranges of {s} and {reference} do not overlap")})
             continue
-        nd = normalize_spaces(pair, by=by, bins=k)
-        a, b = nd[nd["space"] == s], nd[nd["space"] == reference]
-        ks = ks_weighted(a["error"].to_numpy(float), b["error"].to_numpy(float), a["weight"].to_numpy(),
-                         b["weight"].to_numpy())
-        rows.append({"variant": s, "reference": reference, "normalisation": by, "bins": k, "n_eff": ks.n_a,
-                     "n_eff_ref": ks.n_b, "ks_D": ks.statistic, "ks_p": ks.pvalue, "status": "ok"})
+        r = compare_pair(pop, s, reference, by, k)
+        rows.append({"variant": s, "reference": reference, "normalisation": by, "bins": k, "n_eff": r["n_eff_a"],
+                     "n_eff_ref": r["n_eff_b"], "ks_D": r["ks_D"], "ks_p": r["ks_p"], "status": "ok"})
     return pd.DataFrame(rows)

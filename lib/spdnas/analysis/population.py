@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from spdnas.core.io import atomic_write_bytes, atomic_write_text
-from spdnas.core.params import shared_data_root
+from spdnas.core.params import EXTERNAL_DATA, shared_data_root
 
 COLUMNS = ("space", "model_id", "config", "params", "flops", "error", "seed", "epochs", "dataset")
 STR_COLUMNS = ("space", "model_id", "config", "dataset")
@@ -49,7 +49,7 @@ OPTIONAL_COLUMNS = (
     "test_loss", "diverged", "model_seed", "sweep", "recipe", "host",
 )
 
-NAS_BENCH_MACRO_FILE = Path("nas-bench-macro") / "nas-bench-macro_cifar10.json"
+NAS_BENCH_MACRO_FILE = Path(EXTERNAL_DATA["nas_bench_macro"]["requires"][0])
 NAS_BENCH_MACRO_EPOCHS = 50  # train.py default of the NAS-Bench-Macro release (seeds 0, 1, 2)
 
 

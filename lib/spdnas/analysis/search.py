@@ -12,19 +12,20 @@ import numpy as np
 from scipy.special import gammaln
 from tqdm.auto import tqdm
 
-from .stats import _ks_rows, _positive, as_values, as_weights
+from .stats import ks_rows, drop_zero_weights, as_values, as_weights
 
 
 def _sorted_dist(errors, weights) -> tuple[np.ndarray, np.ndarray]:
     """Errors sorted ascending with their normalised weights (zero weights dropped)."""
     e = as_values(errors)
     w = as_weights(weights, e.size)
-    e, w = _positive(e, w)
+    e, w = drop_zero_weights(e, w)
     order = np.argsort(e, kind="stable")
     return e[order], w[order]
 
 
-def _check_ks(ks, n: int, name: str = "ks") -> np.ndarray:
+def check_ks(ks, n: int, name: str = "ks") -> np.ndarray:
+    """Budgets ``ks`` as positive ints; ``None`` gives the powers of two up to ``n``."""
     if ks is None:
         return 2 ** np.arange(int(np.floor(np.log2(n))) + 1)
     arr = np.atleast_1d(np.asarray(ks))
@@ -63,7 +64,7 @@ def rse_exact(errors, weights=None, ks=None) -> RSEResult:
     ``ks`` default ``1, 2, 4, ..`` up to the number of models.
     """
     e, w = _sorted_dist(errors, weights)
-    ks = _check_ks(ks, e.size)
+    ks = check_ks(ks, e.size)
     surv = np.clip(1.0 - np.cumsum(w)[:-1], 0.0, 1.0)  # P(X > e_(j)), j < n
     d = e - e[0]
     step1 = np.diff(d)
@@ -83,7 +84,7 @@ def rse_simulate(errors, weights=None, ks=None, trials=None, seed=0, progress=Fa
     """
     e, w = _sorted_dist(errors, weights)
     n = e.size
-    ks = _check_ks(ks, n)
+    ks = check_ks(ks, n)
     if trials is not None and (isinstance(trials, bool) or int(trials) != trials or trials < 1):
         raise ValueError(f"trials must be a positive integer, got {trials!r}")
     rng = np.random.default_rng(seed)
@@ -130,7 +131,7 @@ def ks_vs_sample_size(errors, sizes=None, n_ref=None, trials=50, seed=0, progres
         raise ValueError(f"n_ref must be in [1, {n}], got {n_ref}")
     if isinstance(trials, bool) or int(trials) != trials or trials < 1:
         raise ValueError(f"trials must be a positive integer, got {trials!r}")
-    sizes = _check_ks(sizes, n_ref, "sizes")
+    sizes = check_ks(sizes, n_ref, "sizes")
     if sizes.max() > n:
         raise ValueError(f"sample sizes must be <= the population size {n}, got {sizes.max()}")
     rng = np.random.default_rng(seed)
@@ -140,7 +141,7 @@ def ks_vs_sample_size(errors, sizes=None, n_ref=None, trials=50, seed=0, progres
     for k in tqdm(sizes, desc="ks-vs-size", disable=not progress):
         idx = np.stack([rng.choice(n, int(k), replace=False) for _ in range(int(trials))])
         rows = np.sort(e[idx], axis=1)
-        d = _ks_rows(rows, ref, ref_cum)
+        d = ks_rows(rows, ref, ref_cum)
         means.append(d.mean())
         stds.append(d.std())
     return SampleSizeResult(sizes, np.array(means), np.array(stds), n_ref, int(trials))

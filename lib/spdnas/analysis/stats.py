@@ -45,7 +45,7 @@ def as_weights(weights, n: int, name: str = "weights") -> np.ndarray:
     return w / total
 
 
-def _positive(values: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def drop_zero_weights(values: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Drop zero-weight entries."""
     keep = w > 0
     return (values, w) if keep.all() else (values[keep], w[keep])
@@ -66,7 +66,7 @@ class EDF:
     def __init__(self, errors, weights=None):
         e = as_values(errors)
         w = as_weights(weights, e.size)
-        e, w = _positive(e, w)
+        e, w = drop_zero_weights(e, w)
         order = np.argsort(e, kind="stable")
         self.values = e[order]
         self.weights = w[order]
@@ -142,7 +142,7 @@ def ks_test(a, b) -> KSResult:
     return KSResult(float(res.statistic), float(res.pvalue), float(a.size), float(b.size))
 
 
-def _ks_rows(rows_sorted: np.ndarray, ref_sorted: np.ndarray, ref_cum: np.ndarray,
+def ks_rows(rows_sorted: np.ndarray, ref_sorted: np.ndarray, ref_cum: np.ndarray,
              rows_cum: np.ndarray | None = None, rows_excl: np.ndarray | None = None) -> np.ndarray:
     """KS distance of each row's EDF (rows sorted ascending) against a reference EDF.
 
@@ -166,7 +166,7 @@ def ks_statistic_weighted(a, b, weights_a=None, weights_b=None) -> float:
     """Weighted KS statistic ``sup_x |F_a(x) - F_b(x)|`` of two (normalised) EDFs."""
     fa = EDF(a, weights_a)
     fb = EDF(b, weights_b)
-    return float(_ks_rows(fa.values, fb.values, fb.cum, fa.cum, fa.excl))
+    return float(ks_rows(fa.values, fb.values, fb.cum, fa.cum, fa.excl))
 
 
 def ks_weighted(a, b, weights_a=None, weights_b=None) -> KSResult:
@@ -178,7 +178,7 @@ def ks_weighted(a, b, weights_a=None, weights_b=None) -> KSResult:
     """
     fa = EDF(a, weights_a)
     fb = EDF(b, weights_b)
-    d = float(_ks_rows(fa.values, fb.values, fb.cum, fa.cum, fa.excl))
+    d = float(ks_rows(fa.values, fb.values, fb.cum, fa.cum, fa.excl))
     na, nb = fa.n_eff, fb.n_eff
     en = na * nb / (na + nb)
     p = float(np.clip(scipy.stats.kstwo.sf(d, max(1, int(np.round(en)))), 0.0, 1.0))

@@ -20,13 +20,13 @@ import argparse
 import json
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 
 from ..core.io import read_config, write_json
 from ..data import load_dataset
-from ..nas import draw_genotype, load_genotype, sample_genotype, save_figure, save_genotype, search, train_genotype
+from ..nas import load_genotype, sample_genotype, save_genotype, search, train_genotype
 from ..nas.euclidean import search_euclidean, train_euclidean_genotype
+from ..plots import draw_genotype, save_figure
 
 __all__ = ["main"]
 
@@ -75,7 +75,7 @@ def main(argv=None) -> int:
         scfg = dict(cfg.get("search") or {}, net=cfg.get("net"), split_seed=split["split_seed"],
                     fractions=list(split["fractions"]))
         res = search(data, scfg, out, **kw)
-        _figure(res["genotype"], out / "cell", save_figure)
+        _figure(res["genotype"], out / "cell")
         print(json.dumps(res["genotype"]))
     elif a.command in ("train", "random"):
         if a.command == "train":
@@ -100,8 +100,6 @@ def main(argv=None) -> int:
     return 0
 
 
-def _figure(genotype, stem, save_figure):
-    fig = draw_genotype(genotype)
-    save_figure(fig, stem)
-    plt.close(fig)
+def _figure(genotype, stem):
+    save_figure(draw_genotype(genotype), stem)
 

@@ -25,10 +25,18 @@ import yaml
 from .io import atomic_write_text
 from .paths import repo_root
 
-__all__ = ["PROFILES", "PROFILE_ENV", "SHARED_DATA_ENV", "params_path", "read_params", "active_profile",
+__all__ = ["PROFILES", "PROFILE_ENV", "SHARED_DATA_ENV", "EXTERNAL_DATA", "params_path", "read_params", "active_profile",
            "stage_params", "section_values", "set_profile", "shared_data_root"]
 
 SHARED_DATA_ENV = "SPDNAS_DATA"
+
+# The external data under the shared data folder (one table for loaders, experiments, notebooks
+# and the data manifest): name -> the folder its loader reads (``root``) and the paths that must
+# all exist for the data to count as present (``requires``), relative to the shared data folder.
+EXTERNAL_DATA = {
+    "hdm05": {"root": "hdm05", "requires": ("hdm05/spd",)},
+    "nas_bench_macro": {"root": "nas-bench-macro", "requires": ("nas-bench-macro/nas-bench-macro_cifar10.json",)},
+}
 PROFILES = ("smoke", "default", "paper")
 PROFILE_ENV = "SPDNAS_PROFILE"
 

@@ -38,7 +38,11 @@ __all__ = [
     "batches",
     "as_tensors",
     "num_threads",
+    "SCHEDULES",
 ]
+
+# Learning-rate schedules (one vocabulary for this trainer and the sweep recipes).
+SCHEDULES = ("constant", "cosine")
 
 TRAIN_DEFAULTS = dict(
     epochs=100, batch_size=30, optimizer="sgd", lr=0.025, lr_min=0.0, schedule="constant", momentum=0.9,
@@ -62,8 +66,8 @@ def train_config(**overrides) -> dict:
             raise ValueError(f"train config: {k} must be a finite number >= 0, got {v!r}")
     if cfg["lr"] <= 0:
         raise ValueError(f"train config: lr must be > 0, got {cfg['lr']!r}")
-    if cfg["schedule"] not in ("constant", "cosine"):
-        raise ValueError(f"train config: schedule must be 'constant' or 'cosine', got {cfg['schedule']!r}")
+    if cfg["schedule"] not in SCHEDULES:
+        raise ValueError(f"train config: schedule must be one of {SCHEDULES}, got {cfg['schedule']!r}")
     if cfg["optimizer"] not in ("sgd", "adam"):
         raise ValueError(f"train config: optimizer must be 'sgd' or 'adam', got {cfg['optimizer']!r}")
     if isinstance(cfg["seed"], bool) or not isinstance(cfg["seed"], int):

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from ..core.params import shared_data_root
 from .base import SPDDataset, check_positive_definite, check_square_symmetric, regularise
 
-__all__ = ["AFEW_CLASSES", "load_afew"]
+__all__ = ["AFEW_CLASSES", "load_afew", "afew_sources"]
 
 AFEW_CLASSES = ("Angry", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise")
 _HELP = (
@@ -160,3 +160,10 @@ def load_afew(root: str | os.PathLike | None = None, index: str | os.PathLike | 
                          "split": np.where(sets == 1, "train", "test")})
     info = {"root": str(base), "index": idx_path.name}
     return SPDDataset("afew", torch.from_numpy(X), torch.from_numpy(y), classes, meta, info)
+
+
+def afew_sources(options):
+    """Input folders of :func:`load_afew` (for the prepared-data cache key)."""
+    root = options.get("root")
+    base = shared_data_root() / "afew" if root is None else Path(root).expanduser()
+    return [base] if base.is_dir() else []

@@ -5,18 +5,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
+from ..spd.covariance import CovPool, WindowedCovPool
+from .splits import SPLIT_NAMES, Split, group_split, official_split, stratified_split
+
 __all__ = [
     "SPDDataset",
-    "Split",
-    "stratified_split",
-    "group_split",
-    "official_split",
     "check_square_symmetric",
     "regularise",
     "check_positive_definite",
@@ -24,15 +23,6 @@ __all__ = [
     "encode_labels",
 ]
 
-_SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
-
-
-class Split(NamedTuple):
-    """Index arrays (int64, sorted) of a train/validation/test partition."""
-
-    train: np.ndarray
-    val: np.ndarray
-    test: np.ndarray
 
 
 # --------------------------------------------------------------------------------------------
@@ -125,100 +115,12 @@ def encode_labels(raw: Sequence, names: dict | None = None) -> tuple[np.ndarray,
 # splits
 
 
-def _check_fractions(fractions) -> np.ndarray:
-    f = np.asarray(fractions, dtype=np.float64)
-    if f.ndim != 1 or f.size not in (2, 3):
-        raise ValueError(f"fractions must have 2 (train, test) or 3 (train, val, test) entries, got {fractions!r}")
-    if not np.isfinite(f).all() or (f < 0).any() or abs(f.sum() - 1.0) > 1e-6:
-        raise ValueError(f"fractions must be non-negative and sum to 1, got {fractions!r}")
-    if f.size == 2:
-        f = np.array([f[0], 0.0, f[1]])
-    return f
-
-
-def _allocate(n: int, f: np.ndarray) -> np.ndarray:
-    """Largest-remainder integer allocation of ``n`` items to fractions ``f``; every non-zero
-    fraction gets at least one item when ``n`` allows it."""
-    raw = n * f
-    counts = np.floor(raw).astype(int)
-    rem = n - counts.sum()
-    order = np.argsort(-(raw - counts), kind="stable")
-    counts[order[:rem]] += 1
-    need = np.nonzero((f > 0) & (counts == 0))[0]
-    for j in need:
-        donor = int(np.argmax(counts))
-        if counts[donor] > 1:
-            counts[donor] -= 1
-            counts[j] += 1
-    return counts
-
-
-def _as_split(parts) -> Split:
-    return Split(*(np.sort(np.asarray(p, dtype=np.int64)) for p in parts))
-
-
-def stratified_split(y, seed: int, fractions=(0.5, 0.25, 0.25), index=None) -> Split:
-    """Random split stratified by class, fully determined by ``seed``."""
-    f = _check_fractions(fractions)
-    y = np.asarray(y)
-    index = np.arange(len(y)) if index is None else np.asarray(index)
-    rng = np.random.default_rng(seed)
-    parts = [[], [], []]
-    for c in np.unique(y):
-        idx = rng.permutation(index[y == c])
-        counts = _allocate(len(idx), f)
-        bounds = np.concatenate([[0], np.cumsum(counts)])
-        for j in range(3):
-            parts[j].append(idx[bounds[j]: bounds[j + 1]])
-    return _as_split([np.concatenate(p) if p else np.empty(0, np.int64) for p in parts])
-
-
-def group_split(groups, seed: int, fractions=(0.5, 0.25, 0.25)) -> Split:
-    """Split whole groups (e.g. subjects): the fractions are shares of the groups, by ``seed``."""
-    f = _check_fractions(fractions)
-    groups = np.asarray(groups)
-    uniq = np.unique(groups)
-    if uniq.size < int((f > 0).sum()):
-        raise ValueError(
-            f"cannot split {uniq.size} group(s) into {int((f > 0).sum())} non-empty parts"
-        )
-    rng = np.random.default_rng(seed)
-    perm = rng.permutation(uniq)
-    counts = _allocate(uniq.size, f)
-    bounds = np.concatenate([[0], np.cumsum(counts)])
-    parts = [np.nonzero(np.isin(groups, perm[bounds[j]: bounds[j + 1]]))[0] for j in range(3)]
-    return _as_split(parts)
-
-
-def official_split(split_col, y, seed: int, fractions=(0.5, 0.25, 0.25)) -> Split:
-    """Official train/test split from a ``split`` column; without official validation rows the
-    validation part is carved from train (stratified, share f_val / (f_train + f_val), by seed)."""
-    f = _check_fractions(fractions)
-    col = pd.Series(split_col).astype(str).str.lower().map(_SPLIT_NAMES)
-    if col.isna().any():
-        bad = pd.Series(split_col)[col.isna()].unique()[:5]
-        raise ValueError(f"official split column has unknown values {list(bad)} (use train/val/test)")
-    col = col.to_numpy()
-    train = np.nonzero(col == "train")[0]
-    val = np.nonzero(col == "val")[0]
-    test = np.nonzero(col == "test")[0]
-    if train.size == 0 or test.size == 0:
-        raise ValueError("official split needs both train and test rows")
-    if val.size == 0 and f[1] > 0:
-        share = f[1] / (f[0] + f[1])
-        sub = stratified_split(np.asarray(y)[train], seed, (1.0 - share, share), index=train)
-        train, val = sub.train, sub.test
-    return _as_split([train, val, test])
-
-
 # --------------------------------------------------------------------------------------------
 # container
 
 
 def _pool_from_spec(spec: dict):
     """Rebuild the signal -> SPD layer recorded in ``info["pool"]`` (kept through the cache)."""
-    from ..spd.covariance import CovPool, WindowedCovPool
-
     spec = dict(spec)
     kind = spec.pop("kind", None)
     if kind == "windowed":
@@ -294,7 +196,7 @@ class SPDDataset:
         """Whether ``meta`` carries an official train/test ``split`` column."""
         if "split" not in self.meta.columns:
             return False
-        col = self.meta["split"].astype(str).str.lower().map(_SPLIT_NAMES)
+        col = self.meta["split"].astype(str).str.lower().map(SPLIT_NAMES)
         return bool(col.notna().all()) and {"train", "test"} <= set(col)
 
     def class_counts(self) -> dict:

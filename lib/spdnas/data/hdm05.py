@@ -36,7 +36,7 @@ from .base import (
     regularise,
 )
 
-__all__ = ["HDM05_TRAIN_SUBJECTS", "HDM05_TEST_SUBJECTS", "hdm05_root", "load_hdm05"]
+__all__ = ["HDM05_TRAIN_SUBJECTS", "HDM05_TEST_SUBJECTS", "hdm05_root", "load_hdm05", "hdm05_sources"]
 
 HDM05_TRAIN_SUBJECTS = ("bd", "bk", "dg")
 HDM05_TEST_SUBJECTS = ("mm", "tr")
@@ -76,7 +76,7 @@ def _read_meta_csv(base: Path) -> pd.DataFrame | None:
     return meta
 
 
-def _sources(options):
+def hdm05_sources(options):
     try:
         base = hdm05_root(options.get("root"))
     except FileNotFoundError:

@@ -23,6 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..core.params import shared_data_root
+from .splits import stratified_train_test
+
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 CIFAR10_ENV = "SPDNAS_CIFAR10"
 CIFAR10_RECORD = 1 + 3 * 32 * 32
@@ -73,25 +76,6 @@ def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     return arr[:, :64].reshape(-1, 8, 8), arr[:, 64].astype(np.int64)
 
 
-def stratified_split(y: np.ndarray, test_fraction: float, seed: int):
-    """Indices ``(train, test)``: ``ceil(test_fraction * N)`` test samples allotted to classes
-    in proportion to their sizes (largest remainder), each part shuffled by ``seed``."""
-    y = np.asarray(y)
-    rng = np.random.default_rng(seed)
-    classes, counts = np.unique(y, return_counts=True)
-    n_test = int(np.ceil(test_fraction * len(y)))
-    quota = counts * n_test / len(y)
-    take = np.floor(quota).astype(int)
-    for j in np.argsort(-(quota - take), kind="stable")[: n_test - take.sum()]:
-        take[j] += 1
-    tr, te = [], []
-    for c, k in zip(classes, take):
-        idx = rng.permutation(np.flatnonzero(y == c))
-        te.append(idx[:k])
-        tr.append(idx[k:])
-    return rng.permutation(np.concatenate(tr)), rng.permutation(np.concatenate(te))
-
-
 def load_digits_images(seed: int = 0, test_fraction: float = 0.25, image_size: int = 8) -> dict:
     """scikit-learn digits as 1-channel images with a stratified train/test split by ``seed``.
 
@@ -112,7 +96,7 @@ def load_digits_images(seed: int = 0, test_fraction: float = 0.25, image_size: i
     f = int(image_size) // 8
     if f > 1:
         x = x.repeat(f, axis=2).repeat(f, axis=3)
-    tr, te = stratified_split(target, float(test_fraction), int(seed))
+    tr, te = stratified_train_test(target, float(test_fraction), int(seed))
     return _pack(x[tr], target[tr], x[te], target[te], "digits", 10)
 
 
@@ -124,8 +108,6 @@ def cifar10_root(root: str | os.PathLike | None = None) -> Path:
         if env:
             root = env
         else:
-            from spdnas.core.params import shared_data_root
-
             root = shared_data_root() / "cifar10"
     root = Path(root).expanduser()
     if (root / "cifar-10-batches-bin").is_dir():

@@ -48,7 +48,7 @@ __all__ = [
     "simulate_radar",
     "radar_to_spd",
     "load_radar_sim",
-    "load_radar",
+    "load_radar", "radar_sources",
 ]
 
 RADAR_CLASSES = ("drone", "bird", "clutter")
@@ -279,7 +279,7 @@ def _radar_root(root) -> Path:
     return base
 
 
-def _radar_sources(options):
+def radar_sources(options):
     try:
         return [_radar_root(options.get("root"))]
     except FileNotFoundError:

@@ -18,9 +18,15 @@ import torch
 
 from ..core.io import atomic_write_bytes
 from ..core.paths import repo_root
+from .afew import afew_sources, load_afew
 from .base import SPDDataset
+from .hdm05 import hdm05_sources, load_hdm05
+from .radar import load_radar, load_radar_sim, radar_sources
+from .uea import load_basicmotions, load_japanesevowels, load_uea, uea_sources
 
 __all__ = [
+    "DATASETS",
+    "DatasetEntry",
     "register_dataset",
     "list_datasets",
     "dataset_options",
@@ -35,15 +41,34 @@ CACHE_FORMAT = 1
 _EXCLUDED_FROM_HASH = ("progress",)
 
 
-@dataclass
-class _Entry:
+@dataclass(frozen=True)
+class DatasetEntry:
+    """A registered dataset: its loader, one-line description, input sources and cache version."""
+
     fn: Callable[..., SPDDataset]
-    description: str
-    sources: Callable[[dict], list] | None
-    version: str
+    description: str = ""
+    sources: Callable[[dict], list] | None = None
+    version: str = "1"
+
+    def __post_init__(self):
+        if not self.description:
+            object.__setattr__(self, "description", (inspect.getdoc(self.fn) or "").split("\n")[0])
 
 
-_REGISTRY: dict[str, _Entry] = {}
+def _problem_sources(problem: str):
+    return lambda options: uea_sources({**options, "problem": problem})
+
+
+# The built-in datasets (the one registry; register_dataset adds user entries at run time).
+DATASETS: dict[str, DatasetEntry] = {
+    "radar_sim": DatasetEntry(load_radar_sim, version="1"),
+    "radar": DatasetEntry(load_radar, sources=radar_sources),
+    "hdm05": DatasetEntry(load_hdm05, sources=hdm05_sources),
+    "afew": DatasetEntry(load_afew, sources=afew_sources),
+    "uea": DatasetEntry(load_uea, sources=uea_sources),
+    "basicmotions": DatasetEntry(load_basicmotions, sources=_problem_sources("BasicMotions")),
+    "japanesevowels": DatasetEntry(load_japanesevowels, sources=_problem_sources("JapaneseVowels")),
+}
 
 
 def register_dataset(name: str, fn: Callable[..., SPDDataset] | None = None, *, description: str = "",
@@ -63,10 +88,9 @@ def register_dataset(name: str, fn: Callable[..., SPDDataset] | None = None, *, 
     def deco(f):
         if not callable(f):
             raise ValueError(f"dataset {name!r}: loader must be callable, got {type(f).__name__}")
-        if name in _REGISTRY and not overwrite and _REGISTRY[name].fn is not f:
+        if name in DATASETS and not overwrite and DATASETS[name].fn is not f:
             raise ValueError(f"dataset {name!r} is already registered (pass overwrite=True)")
-        doc = description or (inspect.getdoc(f) or "").split("\n")[0]
-        _REGISTRY[name] = _Entry(f, doc, sources, str(version))
+        DATASETS[name] = DatasetEntry(f, description, sources, str(version))
         return f
 
     return deco if fn is None else deco(fn)
@@ -74,13 +98,13 @@ def register_dataset(name: str, fn: Callable[..., SPDDataset] | None = None, *, 
 
 def list_datasets() -> list[str]:
     """Sorted names of the registered datasets."""
-    return sorted(_REGISTRY)
+    return sorted(DATASETS)
 
 
-def _entry(name: str) -> _Entry:
-    if name not in _REGISTRY:
+def _entry(name: str) -> DatasetEntry:
+    if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; registered: {', '.join(list_datasets())}")
-    return _REGISTRY[name]
+    return DATASETS[name]
 
 
 def dataset_options(name: str) -> dict:

@@ -20,7 +20,7 @@ import torch
 from ..spd.covariance import covariance
 from .base import SPDDataset, check_positive_definite, regularise
 
-__all__ = ["read_ts", "uea_root", "load_uea", "load_basicmotions", "load_japanesevowels"]
+__all__ = ["read_ts", "uea_root", "load_uea", "load_basicmotions", "load_japanesevowels", "uea_sources"]
 
 
 def _parse_bool(value: str, path, lineno) -> bool:
@@ -139,7 +139,7 @@ def _problem_files(base: Path, problem: str):
     )
 
 
-def _sources(options):
+def uea_sources(options):
     try:
         return list(_problem_files(uea_root(options.get("root")), options["problem"]))
     except (FileNotFoundError, KeyError):

@@ -37,9 +37,9 @@ from .setup import (
     dataset_options,
     dataset_status,
     load_experiment_data,
+    loader_options,
+    nas_cli_config,
     net_for,
-    sample_variant_genotype,
-    variant_ops,
 )
 from .stages import (
     cell_space_population,
@@ -66,8 +66,8 @@ from .units import read_plan, read_records
 
 __all__ = [
     "CELL_SPACE_VARIANTS", "EXTERNAL", "METHODS", "SECTIONS", "SPD_DATASETS", "STAGE_DEFAULTS", "WEIGHTINGS",
-    "for_dataset", "stage_config", "baseline_dims", "dataset_options", "dataset_status", "load_experiment_data",
-    "net_for", "sample_variant_genotype", "variant_ops", "cell_space_population", "run_cell_spaces_stage",
+    "for_dataset", "stage_config", "baseline_dims", "dataset_options", "dataset_status", "loader_options",
+    "nas_cli_config", "load_experiment_data", "net_for", "cell_space_population", "run_cell_spaces_stage",
     "run_data_efficiency_stage", "run_search_stage", "run_train_stage", "PAPER_DATASET", "PAPER_NOT_IN_TEXT",
     "PAPER_SOURCE", "PAPER_TABLE2", "cell_space_summary", "data_efficiency_table", "format_pm", "genotypes_table",
     "paper_table2", "summarize", "table2", "table5", "read_plan", "read_records",

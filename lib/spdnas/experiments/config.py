@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+from ..core.params import EXTERNAL_DATA
 from ..core.validators import int_list, name_list, positive_int, positive_number, split_fractions
-from ..nas import WEIGHTINGS
+from ..core.trainer import TRAIN_DEFAULTS
+from ..nas import SEARCH_DEFAULTS, WEIGHTINGS
 
 __all__ = ["METHODS", "WEIGHTINGS", "SPD_DATASETS", "EXTERNAL", "CELL_SPACE_VARIANTS", "STAGE_DEFAULTS", "SECTIONS",
            "stage_config", "for_dataset"]
@@ -16,37 +18,35 @@ METHODS = ("SPDNet", "SPDNetBN", "SPDNetNAS (R)", "SPDNetNAS", "DARTS", "FairDAR
 SPD_DATASETS = ("radar_sim", "basicmotions", "japanesevowels", "hdm05")
 
 
-EXTERNAL = {"hdm05": "hdm05"}  # dataset -> folder under the shared data root
+# dataset -> folder under the shared data root (from core.params.EXTERNAL_DATA)
+EXTERNAL = {name: EXTERNAL_DATA[name]["root"] for name in SPD_DATASETS if name in EXTERNAL_DATA}
 
 
-# Cell-space variants (NDS's NAS-space study transposed to SPD cells): the non-'none' ops each
-# variant may use on normal edges and on the input edges of reduction cells.
-_ALL_NORMAL = ("WeightedPooling", "BiMap_0", "BiMap_1", "BiMap_2", "Skip")
+# The cell-space variants the cell-space stage compares (ops: spdnas.nas.CELL_VARIANTS). Their
+# sorted position enters each unit's seed, so adding one here changes the drawn genotypes.
+CELL_SPACE_VARIANTS = ("full", "bimap_only", "no_bimap", "no_skip")
 
 
-_ALL_REDUCE = ("AvgPooling", "MaxPooling", "BiMap_1_reduced", "BiMap_2_reduced", "Skip_reduced")
+def _defaults(table: dict, *keys: str) -> dict:
+    return {k: table[k] for k in keys}
 
 
-CELL_SPACE_VARIANTS = {
-    "full": (_ALL_NORMAL, _ALL_REDUCE),
-    "bimap_only": (("BiMap_0", "BiMap_1", "BiMap_2"), ("BiMap_1_reduced", "BiMap_2_reduced")),
-    "no_bimap": (("WeightedPooling", "Skip"), ("AvgPooling", "MaxPooling", "Skip_reduced")),
-    "no_skip": (("WeightedPooling", "BiMap_0", "BiMap_1", "BiMap_2"),
-                ("AvgPooling", "MaxPooling", "BiMap_1_reduced", "BiMap_2_reduced")),
-}
-
-
+# Stage schemas. params.yaml gives every value the pipeline uses (per profile); what a caller
+# leaves out comes from the library function that does the work (nas.SEARCH_DEFAULTS for the
+# search, core.trainer.TRAIN_DEFAULTS for training), not from a second copy here.
 STAGE_DEFAULTS = {
     "search": dict(datasets=["radar_sim", "basicmotions", "hdm05"], ablation_datasets=["radar_sim"],
-                   radar_per_class=50, fractions=[0.5, 0.25, 0.25], split_seed=0, seed=0, epochs=2, order=1,
-                   batch_size=30, max_steps=None, overrides={}),
-    "train": dict(methods=list(METHODS), seeds=[0], epochs=5, batch_size=30, lr=0.025,
-                  euclid_search_epochs=1, euclid_C=4, euclid_layers=2, overrides={}),
+                   n_per_class=50, overrides={},
+                   **_defaults(SEARCH_DEFAULTS, "fractions", "split_seed", "seed", "epochs", "order", "batch_size",
+                               "max_steps")),
+    "train": dict(methods=list(METHODS), seeds=[0], euclid_search_epochs=1, euclid_C=4, euclid_layers=2, overrides={},
+                  **_defaults(TRAIN_DEFAULTS, "epochs", "batch_size", "lr")),
     "data_efficiency": dict(dataset="radar_sim", train_fractions=[0.1, 0.33, 0.8, 1.0],
-                            methods=["SPDNet", "SPDNetBN", "SPDNetNAS"], seeds=[0], epochs=5, batch_size=30,
-                            lr=0.025),
+                            methods=["SPDNet", "SPDNetBN", "SPDNetNAS"], seeds=[0],
+                            **_defaults(TRAIN_DEFAULTS, "epochs", "batch_size", "lr")),
     "cell_spaces": dict(dataset="basicmotions", dataset_options={}, variants=list(CELL_SPACE_VARIANTS), n=4,
-                        steps=2, seed=0, epochs=2, batch_size=10, lr=0.025, fractions=[0.5, 0.25, 0.25]),
+                        steps=2, seed=0, fractions=[0.5, 0.25, 0.25],
+                        **_defaults(TRAIN_DEFAULTS, "epochs", "batch_size", "lr")),
 }
 
 
@@ -72,7 +72,7 @@ def stage_config(kind: str, params: dict | None = None) -> dict:
         cfg["datasets"] = name_list(cfg["datasets"], SPD_DATASETS, "search datasets")
         cfg["ablation_datasets"] = name_list(cfg["ablation_datasets"], cfg["datasets"], "ablation_datasets") \
             if cfg["ablation_datasets"] else []
-        cfg["radar_per_class"] = positive_int(cfg["radar_per_class"], "radar_per_class")
+        cfg["n_per_class"] = positive_int(cfg["n_per_class"], "n_per_class")
         cfg["fractions"] = split_fractions(cfg["fractions"], "fractions")
         for k in ("epochs", "batch_size"):
             cfg[k] = positive_int(cfg[k], k)

@@ -6,19 +6,20 @@ import os
 from pathlib import Path
 
 from .. import data as D
-from ..core.validators import as_rng, positive_int
-from ..nas import net_config, normalize_genotype
-from .config import CELL_SPACE_VARIANTS, EXTERNAL, SPD_DATASETS
+from ..nas import net_config
+from .config import EXTERNAL, SPD_DATASETS
 
-__all__ = ["dataset_options", "dataset_status", "load_experiment_data", "net_for", "baseline_dims", "variant_ops",
-           "sample_variant_genotype"]
+__all__ = ["dataset_options", "dataset_status", "loader_options", "load_experiment_data", "nas_cli_config", "net_for",
+           "baseline_dims"]
 
-def dataset_options(name: str, radar_per_class: int = 50, seed: int = 0) -> dict:
-    """Loader options of an experiment dataset (JSON-able; external roots are added at load time)."""
+
+def dataset_options(name: str, n_per_class: int = 50, seed: int = 0) -> dict:
+    """Loader options of an experiment dataset (JSON-able; external roots are added at load time):
+    ``n_per_class`` and ``seed`` of the simulated RADAR data, by the loader's own names."""
     if name not in SPD_DATASETS:
         raise ValueError(f"unknown experiment dataset {name!r}; choose from {SPD_DATASETS}")
     if name == "radar_sim":
-        return {"n_per_class": int(radar_per_class), "seed": int(seed)}
+        return {"n_per_class": int(n_per_class), "seed": int(seed)}
     return {}
 
 
@@ -34,15 +35,31 @@ def dataset_status(name: str, shared_data: str | os.PathLike | None) -> str | No
     return None if p.is_dir() else f"{name} data missing ({p} not found)"
 
 
+def loader_options(name: str, options: dict | None = None, shared_data=None) -> dict:
+    """The ``spdnas.data.load_dataset`` options of an experiment dataset: ``options`` plus, for
+    external data, its ``root`` under ``shared_data``."""
+    opts = dict(options or {})
+    if name in EXTERNAL:
+        opts["root"] = Path(shared_data) / EXTERNAL[name]
+    return opts
+
+
 def load_experiment_data(name: str, options: dict | None = None, shared_data=None):
     """Load an experiment dataset (``spdnas.data``); external data from ``shared_data``."""
     why = dataset_status(name, shared_data)
     if why:
         raise FileNotFoundError(why)
-    opts = dict(options or {})
-    if name in EXTERNAL:
-        opts["root"] = Path(shared_data) / EXTERNAL[name]
-    return D.load_dataset(name, **opts)
+    return D.load_dataset(name, **loader_options(name, options, shared_data))
+
+
+def nas_cli_config(name: str, options: dict, search: dict, shared_data=None) -> dict:
+    """A search unit in the config format of ``spdnas nas search --config`` (the one search config
+    format: the stage translates its params.yaml section into it, one file per unit)."""
+    dataset = {"name": name, **{k: str(v) if isinstance(v, Path) else v
+                                for k, v in loader_options(name, options, shared_data).items()}}
+    rest = {k: v for k, v in search.items() if k not in ("net", "split_seed", "fractions")}
+    return {"dataset": dataset, "net": search.get("net"), "search": rest,
+            "split_seed": search.get("split_seed", 0), "fractions": list(search.get("fractions", (0.5, 0.25, 0.25)))}
 
 
 # Network settings that differ from the defaults: the paper's HDM05 reduction to 30x30.
@@ -67,33 +84,3 @@ def baseline_dims(name: str, n: int) -> list[int]:
     if dims is not None and dims[0] == n:
         return list(dims)
     return [n, max(2, int(round(0.75 * n))), max(2, int(round(0.5 * n)))]
-
-
-def variant_ops(variant: str) -> tuple[list[str], list[str]]:
-    """(normal ops, reduction-input ops) of a cell-space variant."""
-    if variant not in CELL_SPACE_VARIANTS:
-        raise ValueError(f"unknown cell-space variant {variant!r}; choose from {sorted(CELL_SPACE_VARIANTS)}")
-    a, b = CELL_SPACE_VARIANTS[variant]
-    return list(a), list(b)
-
-
-def sample_variant_genotype(rng, variant: str = "full", steps: int = 2) -> dict:
-    """Uniform random genotype of a cell-space variant (as :func:`spdnas.nas.sample_genotype`,
-    ops drawn from the variant's restricted sets).
-
-    Each node picks two distinct inputs among its predecessors; each edge an op uniformly from
-    the variant's normal set, or its reduction set for edges reading a reduction cell's inputs.
-    """
-    normal_ops, reduce_ops = variant_ops(variant)
-    rng = as_rng(rng)
-    steps = positive_int(steps, "steps")
-    g = {}
-    for cell in ("normal", "reduce"):
-        pairs = []
-        for i in range(steps):
-            for j in sorted(int(v) for v in rng.choice(i + 2, size=2, replace=False)):
-                ops = reduce_ops if (cell == "reduce" and j < 2) else normal_ops
-                pairs.append([ops[int(rng.integers(len(ops)))], j])
-        g[cell] = pairs
-        g[f"{cell}_concat"] = list(range(2, steps + 2))
-    return normalize_genotype(g)

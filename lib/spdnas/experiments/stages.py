@@ -13,14 +13,14 @@ import torch
 from ..analysis import save_population, validate_population
 from ..core.io import read_json
 from ..core.progress import progress_bar
-from ..nas import resolve_data, sample_genotype, search, train_genotype
+from ..data.splits import stratified_subset
+from ..nas import cell_variant_ops, resolve_data, sample_genotype, search, train_genotype
 from ..nas.euclidean import search_euclidean, train_euclidean_genotype
 from ..spd import SPDNet
 from ..core.trainer import fit
 from ..core.io import write_json
 from .config import CELL_SPACE_VARIANTS, WEIGHTINGS, for_dataset, stage_config
-from .setup import baseline_dims, dataset_options, dataset_status, load_experiment_data, net_for, \
-    sample_variant_genotype
+from .setup import baseline_dims, dataset_options, dataset_status, load_experiment_data, nas_cli_config, net_for
 from ..core.status import not_run
 from .units import claim_folder, finished_record, read_plan, slug, unit_key, write_plan
 
@@ -48,7 +48,7 @@ def run_search_stage(cfg: dict, out, shared_data=None, *, progress: bool = True)
     out.mkdir(parents=True, exist_ok=True)
     ds_info, records, cache = {}, [], {}
     for name in cfg["datasets"]:
-        ds_info[name] = {"options": dataset_options(name, cfg["radar_per_class"], cfg["seed"]),
+        ds_info[name] = {"options": dataset_options(name, cfg["n_per_class"], cfg["seed"]),
                          "status": dataset_status(name, shared_data) or "ok"}
     write_json(out / "datasets.json", {"fractions": cfg["fractions"], "split_seed": cfg["split_seed"],
                                         "datasets": ds_info})
@@ -71,7 +71,9 @@ def run_search_stage(cfg: dict, out, shared_data=None, *, progress: bool = True)
         rec = finished_record(folder, key)
         if rec is None:
             t0 = time.perf_counter()
-            res = search(data, scfg, folder, resume=claim_folder(folder, key), progress=False)
+            resume = claim_folder(folder, key)
+            write_json(folder / "nas_config.json", nas_cli_config(ds, ds_info[ds]["options"], scfg, shared_data))
+            res = search(data, scfg, folder, resume=resume, progress=False)
             last = res["history"][-1] if res["history"] else {}
             rec = {**base, "status": "ok", "key": key, "genotype": res["genotype"], "epochs": c["epochs"],
                    "order": c["order"], "val_acc": last.get("val_acc"), "train_acc": last.get("train_acc"),
@@ -238,18 +240,6 @@ def run_train_stage(cfg: dict, search_dir, out, shared_data=None, *, progress: b
     return records
 
 
-def _subsample(y, fraction: float, seed: int) -> np.ndarray:
-    """Stratified subset of indices: ``fraction`` of each class (at least one sample per class)."""
-    y = np.asarray(y)
-    rng = np.random.default_rng(seed)
-    keep = []
-    for c in np.unique(y):
-        idx = np.flatnonzero(y == c)
-        k = max(1, int(round(fraction * len(idx))))
-        keep.append(rng.permutation(idx)[:k])
-    return np.sort(np.concatenate(keep))
-
-
 def run_data_efficiency_stage(cfg: dict, search_dir, out, shared_data=None, *, progress: bool = True) -> list[dict]:
     """Train ``methods`` on a stratified ``train_fractions`` share of the training split (same
     validation/test sets), per seed. SPDNetNAS uses the genotype searched on the full data.
@@ -272,7 +262,7 @@ def run_data_efficiency_stage(cfg: dict, search_dir, out, shared_data=None, *, p
             records.append({**base, "status": not_run(why)})
             continue
         d, raw = data.split(ds)
-        keep = torch.as_tensor(_subsample(d["train"][1].numpy(), frac, 1000 + seed))
+        keep = torch.as_tensor(stratified_subset(d["train"][1].numpy(), frac, 1000 + seed))
         dd = dict(d, train=(d["train"][0][keep], d["train"][1][keep]))
         tcfg = _train_cfg(cfg, seed)
         net = net_for(ds, raw.info["n"], raw.info["num_classes"])
@@ -318,9 +308,8 @@ def run_cell_spaces_stage(cfg: dict, out, shared_data=None, *, progress: bool = 
         if why:
             records.append({**base, "status": not_run(why)})
             continue
-        genotype = sample_variant_genotype(np.random.default_rng(cfg["seed"] * 1_000_003 + i * 7919
-                                                                 + sorted(CELL_SPACE_VARIANTS).index(v)),
-                                           v, cfg["steps"])
+        rng = np.random.default_rng(cfg["seed"] * 1_000_003 + i * 7919 + sorted(CELL_SPACE_VARIANTS).index(v))
+        genotype = sample_genotype(rng, cfg["steps"], *cell_variant_ops(v))
         net = net_for(ds, raw.info["n"], raw.info["num_classes"], cfg["steps"])
         tcfg = _train_cfg(cfg, cfg["seed"])
         key = unit_key({"train": tcfg, "genotype": genotype, "net": net, "data": [ds, cfg["dataset_options"]],

@@ -2,7 +2,7 @@
 
 Main entry points: :func:`search` (bilevel DARTS search of the SPD supernet), :func:`train_genotype`
 (train a derived network from scratch), :func:`sample_genotype` (random-architecture baseline),
-:func:`build_network` / :func:`network_complexity`, :func:`draw_genotype`. Command line:
+:func:`build_network` / :func:`network_complexity` (figures: :func:`spdnas.plots.draw_genotype`). Command line:
 ``python -m spdnas nas search|train|random|euclidean ...``.
 """
 
@@ -11,18 +11,15 @@ from .genotype import (
     RADAR_SPARSEMAX,
     derive_cell,
     derive_genotype,
-    draw_cell,
-    draw_genotype,
     genotype_from_json,
     genotype_to_json,
     load_genotype,
     normalize_genotype,
     sample_genotype,
-    save_figure,
     save_genotype,
 )
 from .history import alpha_history, search_history
-from .model import PRESETS, SPDCellNetwork, build_network, cell_plan, net_config, network_complexity
-from .ops import NORMAL_OPS, OPS, REDUCE_OPS, make_op, op_complexity
-from .search import SEARCH_DEFAULTS, Architect, resolve_data, search, search_config, train_genotype
+from .model import DTYPES, PRESETS, SPDCellNetwork, build_network, cell_plan, net_config, network_complexity
+from .ops import CELL_VARIANTS, NORMAL_OPS, OPS, REDUCE_OPS, cell_variant_ops, make_op, op_complexity
+from .search import SEARCH_DEFAULTS, Architect, infer_net_config, resolve_data, search, search_config, train_genotype
 from .supernet import WEIGHTINGS, EdgeGroup, SuperNet, karcher_mean, mix_weights, zero_one_loss

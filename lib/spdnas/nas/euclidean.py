@@ -2,7 +2,7 @@
 
 SPD inputs X are mapped to their matrix logarithm (log-Euclidean embedding) and treated as
 ``1 × n × n`` images. The search space is the DARTS CNN cell space; the op modules and the
-derived-network builder come from :mod:`spdnas.spaces.cells` (``OPS``, ``build_cell_network``),
+derived-network builder come from :mod:`spdnas.models` (``OPS``, ``build_cell_network``),
 this module adds the continuous relaxation (mixed ops, supernet). DARTS mixes ops with softmax
 weights, FairDARTS with independent sigmoids plus the zero-one loss (``weighting='sigmoid'``).
 The bilevel loop, checkpoints and resume are those of :func:`spdnas.nas.search.run_search`.
@@ -16,11 +16,12 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..spaces.cells import DARTS_OPS, OPS, FactorizedReduce, ReLUConvBN, build_cell_network, normalize_genotype, reduction_layers
+from ..models.cnn_ops import DARTS_OPS, OPS, FactorizedReduce, ReLUConvBN
+from ..models.darts import build_cell_network, check_cnn_genotype, reduction_layers
 from ..spd import functional as F
 from ..core.trainer import fit
 from ..core.io import write_json
-from .search import _infer_net, resolve_data, run_search, search_config
+from .search import infer_net_config, resolve_data, run_search, search_config
 from .supernet import mix_weights
 
 __all__ = ["LogMapImage", "euclidean_net_config", "EuclideanSuperNet", "derive_darts_genotype",
@@ -163,11 +164,11 @@ def derive_darts_genotype(w_normal, w_reduce, ops, steps: int) -> dict:
             pairs += [[ops[int(np.argmax(block[j]))], int(j)] for j in order]
             start += i + 2
         out[cell], out[f"{cell}_concat"] = pairs, list(range(2, steps + 2))
-    return normalize_genotype(out)
+    return check_cnn_genotype(out)
 
 
 def build_euclidean_network(genotype, cfg: dict, seed: int | None = None) -> nn.Module:
-    """Log-map input + :func:`spdnas.spaces.cells.build_cell_network` (1 input channel)."""
+    """Log-map input + :func:`spdnas.models.build_cell_network` (1 input channel)."""
     cfg = euclidean_net_config(**cfg)
     with torch.random.fork_rng(devices=[]):
         if seed is not None:
@@ -190,7 +191,7 @@ def _euclid_cfg(data, config):
     config.setdefault("weighting", "softmax")
     cfg = search_config(**config)
     d = resolve_data(data, cfg["split_seed"], cfg["fractions"])
-    spd_net = _infer_net(dict(cfg, net=None), d)
+    spd_net = infer_net_config(dict(cfg, net=None), d)
     cfg["net"] = euclidean_net_config(**dict(dict(in_dim=spd_net["in_dim"], num_classes=spd_net["num_classes"]), **net))
     return cfg, d
 
@@ -210,14 +211,14 @@ def search_euclidean(data, config: dict | None = None, out=None, *, resume: bool
 def train_euclidean_genotype(genotype, data, net: dict | None = None, config: dict | None = None, out=None, *,
                              resume: bool = True, progress: bool = True, split_seed: int = 0,
                              fractions=(0.5, 0.25, 0.25)) -> dict:
-    """Train a derived DARTS-space CNN on log-map images from scratch (see :func:`spdnas.train.fit`)."""
+    """Train a derived DARTS-space CNN on log-map images from scratch (see :func:`spdnas.core.trainer.fit`)."""
     d = resolve_data(data, split_seed, fractions)
-    spd_net = _infer_net(dict(net=None), d)
+    spd_net = infer_net_config(dict(net=None), d)
     ncfg = euclidean_net_config(**dict(dict(in_dim=spd_net["in_dim"], num_classes=spd_net["num_classes"]), **(net or {})))
     tcfg = dict(config or {})
     model = build_euclidean_network(genotype, ncfg, seed=int(tcfg.get("seed", 0)))
     res = fit(model, d["train"], d["val"], d["test"], tcfg, out, resume=resume, progress=progress)
-    res.update(genotype=normalize_genotype(genotype), net=ncfg, model=model,
+    res.update(genotype=check_cnn_genotype(genotype), net=ncfg, model=model,
                params=sum(p.numel() for p in model.parameters()))
     if out is not None:
         write_json(Path(out) / "result.json", {k: v for k, v in res.items() if k != "model"})

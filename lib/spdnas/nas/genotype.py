@@ -1,4 +1,5 @@
-"""SPDNetNAS genotypes: validation, JSON, the DARTS derive rule, random sampling and drawing.
+"""SPDNetNAS genotypes: parsing, JSON, the DARTS derive rule and random sampling (figures:
+:func:`spdnas.plots.draw_genotype`).
 
 A genotype is a JSON-serialisable dict (DARTS convention)::
 
@@ -20,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..genotype_checks import CELLS, KEYS, check_concat, check_pairs, genotype_dict, is_int
-from ..core.io import atomic_write_bytes, atomic_write_text
+from ..models.genotype import CELLS, Genotype, check_concat, check_pairs, genotype_dict, is_int
+from ..core.io import atomic_write_text, read_json
 from .ops import NORMAL_OPS, REDUCE_OPS
 
 __all__ = [
@@ -34,9 +35,6 @@ __all__ = [
     "derive_cell",
     "derive_genotype",
     "sample_genotype",
-    "draw_cell",
-    "draw_genotype",
-    "save_figure",
     "RADAR_SPARSEMAX",
     "HDM05_SPARSEMAX",
 ]
@@ -54,8 +52,11 @@ def _allowed(cell: str):
     return ops
 
 
-def normalize_genotype(genotype) -> dict:
-    """Validate a genotype (dict or DARTS-style namedtuple) and return the canonical JSON-able dict."""
+def normalize_genotype(genotype) -> Genotype:
+    """Parse an SPDNetNAS genotype (dict or DARTS-style namedtuple) into a :class:`Genotype`
+    (family 'spd'); one already parsed is returned as it is."""
+    if isinstance(genotype, Genotype) and genotype.family == "spd":
+        return genotype
     genotype = genotype_dict(genotype)
     out = {}
     steps = None
@@ -68,7 +69,7 @@ def normalize_genotype(genotype) -> dict:
         concat = genotype.get(f"{cell}_concat")
         out[cell] = pairs
         out[f"{cell}_concat"] = list(range(2, n + 2)) if concat is None else check_concat(concat, cell, n)
-    return {k: out[k] for k in KEYS}
+    return Genotype(out, "spd")
 
 
 def genotype_to_json(genotype, indent: int | None = None) -> str:
@@ -90,15 +91,9 @@ def save_genotype(genotype, path: str | os.PathLike) -> Path:
     return atomic_write_text(path, genotype_to_json(genotype, indent=1) + "\n")
 
 
-def load_genotype(path: str | os.PathLike) -> dict:
+def load_genotype(path: str | os.PathLike) -> Genotype:
     """Read a genotype JSON file (a bare genotype or a dict with a 'genotype' key)."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"genotype file not found: {p}")
-    try:
-        obj = json.loads(p.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"genotype file {p} is corrupt: {e}") from None
+    obj = read_json(path, "genotype file")
     if isinstance(obj, dict) and "genotype" in obj:
         obj = obj["genotype"]
     return normalize_genotype(obj)
@@ -159,11 +154,14 @@ def derive_genotype(weights_normal, weights_reduce, steps: int | None = None, co
                                "reduce_concat": concat})
 
 
-def sample_genotype(rng, steps: int = 2) -> dict:
-    """Uniform random genotype of the derived space ("SPDNetNAS (R)" baseline).
+def sample_genotype(rng, steps: int = 2, normal_ops=None, reduce_ops=None) -> Genotype:
+    """Uniform random genotype of the derived space ("SPDNetNAS (R)" baseline, the random cell of
+    the design spaces and of the cell-space study).
 
     Each node picks two distinct inputs uniformly among its ``i + 2`` predecessors and, for each,
-    a non-``none`` op uniformly from the edge's op family. ``rng``: numpy Generator or int seed.
+    an op uniformly from the edge's op family: ``normal_ops`` on normal edges, ``reduce_ops`` on the
+    input edges of the reduction cell (default: every non-``none`` op of the family).
+    ``rng``: numpy Generator or int seed.
     """
     if not isinstance(rng, np.random.Generator):
         if not is_int(rng):
@@ -171,17 +169,30 @@ def sample_genotype(rng, steps: int = 2) -> dict:
         rng = np.random.default_rng(int(rng))
     if not is_int(steps) or steps < 1:
         raise ValueError(f"sample_genotype: steps must be a positive int, got {steps!r}")
+    families = {"normal": _op_list(normal_ops, NORMAL_OPS, "normal_ops"),
+                "reduce": _op_list(reduce_ops, REDUCE_OPS, "reduce_ops")}
     out = {}
     for cell in ("normal", "reduce"):
         pairs = []
         for i in range(steps):
             inputs = rng.choice(i + 2, size=2, replace=False)
             for j in sorted(int(v) for v in inputs):
-                names = [o for o in (REDUCE_OPS if edge_kind(cell, j) == "reduce" else NORMAL_OPS) if o != "none"]
+                names = families[edge_kind(cell, j)]
                 pairs.append([names[int(rng.integers(len(names)))], j])
         out[cell] = pairs
         out[f"{cell}_concat"] = list(range(2, steps + 2))
     return normalize_genotype(out)
+
+
+def _op_list(ops, family: list, name: str) -> list:
+    """The ops an edge family may draw: ``ops`` (checked against ``family``) or its non-``none`` ops."""
+    if ops is None:
+        return [o for o in family if o != "none"]
+    ops = list(ops)
+    bad = [o for o in ops if o not in family]
+    if not ops or bad:
+        raise ValueError(f"sample_genotype: {name} must be a non-empty list of ops from {family}; bad: {bad}")
+    return ops
 
 
 # Genotypes published with the official code (genotypes.py), in this package's op names.
@@ -193,82 +204,3 @@ HDM05_SPARSEMAX = normalize_genotype({
     "normal": [["Skip", 0], ["Skip", 1], ["BiMap_2", 0], ["BiMap_2", 2]],
     "reduce": [["BiMap_1_reduced", 0], ["BiMap_1_reduced", 1], ["BiMap_2_reduced", 0], ["BiMap_1_reduced", 1]],
 })
-
-
-# ---------------------------------------------------------------------------------------------
-# Drawing (matplotlib only)
-# ---------------------------------------------------------------------------------------------
-
-
-def draw_cell(genotype, cell: str = "normal", ax=None, title: str | None = None):
-    """Draw one cell as a graph (inputs left, nodes middle, output right, op names on edges).
-
-    Returns the matplotlib Figure. No graphviz needed.
-    """
-    import matplotlib.pyplot as plt
-
-    g = normalize_genotype(genotype)
-    if cell not in ("normal", "reduce"):
-        raise ValueError(f"draw_cell: cell must be 'normal' or 'reduce', got {cell!r}")
-    pairs, concat = g[cell], g[f"{cell}_concat"]
-    steps = len(pairs) // 2
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(2.2 + 1.8 * steps, 2.6 + 0.4 * steps))
-    else:
-        fig = ax.figure
-    pos = {0: (0.0, 1.0), 1: (0.0, -1.0)}
-    for i in range(steps):
-        y = 0.0 if steps == 1 else 1.5 - 3.0 * i / (steps - 1)
-        pos[2 + i] = (1.5 + 1.5 * i, y)
-    out_x = 1.5 + 1.5 * steps
-    pos["out"] = (out_x, 0.0)
-    labels = {0: r"$c_{k-2}$", 1: r"$c_{k-1}$", "out": r"$c_k$"}
-    labels.update({2 + i: str(i) for i in range(steps)})
-    colors = {0: "#a6cee3", 1: "#a6cee3", "out": "#b2df8a"}
-    arrow = dict(arrowstyle="-|>", color="0.3", lw=1.0, shrinkA=13, shrinkB=13, connectionstyle="arc3,rad=0.08")
-    for k, (op, j) in enumerate(pairs):
-        dst = 2 + k // 2
-        (x0, y0), (x1, y1) = pos[j], pos[dst]
-        ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops=arrow)
-        ax.text(0.5 * (x0 + x1), 0.5 * (y0 + y1), op, fontsize=7, ha="center", va="center",
-                bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
-    for c in concat:
-        (x0, y0), (x1, y1) = pos[c], pos["out"]
-        ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(arrow, color="0.6", ls="--"))
-    for key, (x, y) in pos.items():
-        ax.scatter([x], [y], s=650, c=colors.get(key, "#fdbf6f"), edgecolors="0.2", zorder=3)
-        ax.text(x, y, labels[key], ha="center", va="center", fontsize=9, zorder=4)
-    ax.set_xlim(-0.6, out_x + 0.6)
-    ax.set_ylim(-2.0, 2.0)
-    ax.set_axis_off()
-    ax.set_title(title if title is not None else f"{cell} cell", fontsize=10)
-    return fig
-
-
-def draw_genotype(genotype, title: str | None = None):
-    """Figure with the normal and the reduction cell side by side."""
-    import matplotlib.pyplot as plt
-
-    g = normalize_genotype(genotype)
-    steps = len(g["normal"]) // 2
-    fig, axes = plt.subplots(1, 2, figsize=(2 * (2.2 + 1.8 * steps), 2.6 + 0.4 * steps))
-    draw_cell(g, "normal", axes[0])
-    draw_cell(g, "reduce", axes[1], title="reduction cell")
-    if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    return fig
-
-
-def save_figure(fig, stem: str | os.PathLike, dpi: int = 150) -> list[Path]:
-    """Save ``fig`` as ``stem.pdf`` (deterministic bytes) and ``stem.png``, atomically."""
-    import io
-
-    stem = Path(stem)
-    out = []
-    for ext in ("pdf", "png"):
-        buf = io.BytesIO()
-        kw = {"metadata": {"CreationDate": None}} if ext == "pdf" else {"metadata": {"Software": None}}
-        fig.savefig(buf, format=ext, dpi=dpi, bbox_inches="tight", **kw)
-        out.append(atomic_write_bytes(stem.with_suffix(f".{ext}"), buf.getvalue()))
-    return out

@@ -34,7 +34,7 @@ PRESETS = {
     "hdm05": dict(in_dim=93, num_classes=117, cells=["reduce", "normal"], reduce_dims=[30]),
 }
 
-_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
 def _pos_int(v, name):
@@ -95,8 +95,8 @@ def net_config(preset: str | None = None, **overrides) -> dict:
         raise ValueError(f"net config: eps must be > 0, got {cfg['eps']!r}")
     if not 0.0 <= float(cfg["bn_momentum"]) <= 1.0:
         raise ValueError(f"net config: bn_momentum must be in [0, 1], got {cfg['bn_momentum']!r}")
-    if cfg["dtype"] not in _DTYPES:
-        raise ValueError(f"net config: dtype must be one of {sorted(_DTYPES)}, got {cfg['dtype']!r}")
+    if cfg["dtype"] not in DTYPES:
+        raise ValueError(f"net config: dtype must be one of {sorted(DTYPES)}, got {cfg['dtype']!r}")
     return cfg
 
 
@@ -210,7 +210,7 @@ class SPDCellNetwork(nn.Module):
         )
         last = plan[-1]
         self.head = Head(last["out_channels"], last["dim_out"], self.config["num_classes"])
-        self.to(_DTYPES[self.config["dtype"]])
+        self.to(DTYPES[self.config["dtype"]])
         reproject_(self)
 
     def _check_steps(self):

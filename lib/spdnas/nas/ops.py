@@ -30,6 +30,8 @@ __all__ = [
     "NORMAL_OPS",
     "REDUCE_OPS",
     "OPS",
+    "CELL_VARIANTS",
+    "cell_variant_ops",
     "make_op",
     "op_complexity",
     "IdentityMatrix",
@@ -39,6 +41,30 @@ __all__ = [
 NORMAL_OPS = ["none", "WeightedPooling", "BiMap_0", "BiMap_1", "BiMap_2", "Skip"]
 REDUCE_OPS = ["none", "AvgPooling", "MaxPooling", "BiMap_1_reduced", "BiMap_2_reduced", "Skip_reduced"]
 OPS = {"normal": NORMAL_OPS, "reduce": REDUCE_OPS}
+
+# Cell-space variants (NDS's NAS-space study transposed to SPD cells): the non-'none' ops each
+# variant may use on normal edges and on the input edges of reduction cells. One vocabulary for
+# the registered spaces (``spdnetnas`` = full, ``spdnetnas_<variant>`` of spdnas.spaces)
+# and the cell-space stage of spdnas.experiments.
+_NORMAL = tuple(o for o in NORMAL_OPS if o != "none")
+_REDUCE = tuple(o for o in REDUCE_OPS if o != "none")
+CELL_VARIANTS = {
+    "full": (_NORMAL, _REDUCE),
+    "bimap_only": (("BiMap_0", "BiMap_1", "BiMap_2"), ("BiMap_1_reduced", "BiMap_2_reduced")),
+    "no_bimap": (("WeightedPooling", "Skip"), ("AvgPooling", "MaxPooling", "Skip_reduced")),
+    "no_skip": (("WeightedPooling", "BiMap_0", "BiMap_1", "BiMap_2"),
+                ("AvgPooling", "MaxPooling", "BiMap_1_reduced", "BiMap_2_reduced")),
+    "no_pool": (("WeightedPooling", "BiMap_0", "BiMap_1", "BiMap_2", "Skip"),
+                ("BiMap_1_reduced", "BiMap_2_reduced", "Skip_reduced")),
+}
+
+
+def cell_variant_ops(variant: str) -> tuple[list[str], list[str]]:
+    """(normal ops, reduction-input ops) of a cell-space variant of :data:`CELL_VARIANTS`."""
+    if variant not in CELL_VARIANTS:
+        raise ValueError(f"unknown cell-space variant {variant!r}; choose from {sorted(CELL_VARIANTS)}")
+    a, b = CELL_VARIANTS[variant]
+    return list(a), list(b)
 
 
 class IdentityMatrix(nn.Module):

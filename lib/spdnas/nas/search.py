@@ -28,7 +28,6 @@ import warnings
 from pathlib import Path
 
 import geoopt
-import numpy as np
 import torch
 import torch.nn.functional as tF
 from torch.func import functional_call
@@ -49,6 +48,7 @@ from ..core.trainer import (
 )
 from ..core.io import write_json
 from ..core.progress import progress_bar as _progress
+from ..data.splits import stratified_split
 from .genotype import normalize_genotype, save_genotype
 from .model import build_network, net_config
 from .supernet import WEIGHTINGS, SuperNet, zero_one_loss
@@ -104,17 +104,6 @@ def search_config(**overrides) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
-def _stratified(y: np.ndarray, seed: int, fractions) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    parts = [[] for _ in fractions]
-    for c in np.unique(y):
-        idx = rng.permutation(np.flatnonzero(y == c))
-        cuts = np.round(np.cumsum(fractions)[:-1] * len(idx)).astype(int)
-        for p, chunk in zip(parts, np.split(idx, cuts)):
-            p.append(chunk)
-    return [np.sort(np.concatenate(p)) for p in parts]
-
-
 def resolve_data(data, seed: int = 0, fractions=(0.5, 0.25, 0.25)) -> dict:
     """{'train': (X, y), 'val': (X, y), 'test': (X, y) or None} from a dataset or tensors.
 
@@ -140,7 +129,9 @@ def resolve_data(data, seed: int = 0, fractions=(0.5, 0.25, 0.25)) -> dict:
     else:
         raise ValueError("data must be a dataset, a pair (X, y) or a dict of pairs")
     X, y = as_tensors(X, y)
-    parts = _stratified(y.numpy(), seed, fractions)
+    fractions = tuple(fractions)
+    # (train, val) or (train, val, test) shares; the one stratified split of spdnas.data
+    parts = stratified_split(y.numpy(), seed, fractions + (0.0,) * (3 - len(fractions)))
     if len(parts[0]) == 0 or len(parts[1]) == 0:
         raise ValueError("data: too few samples for a train/val split")
     out = {"train": (X[parts[0]], y[parts[0]]), "val": (X[parts[1]], y[parts[1]]), "test": None}
@@ -304,7 +295,8 @@ def weight_step(model: SuperNet, optimizer, x, y, grad_clip: float):
 # ---------------------------------------------------------------------------------------------
 
 
-def _infer_net(cfg, data):
+def infer_net_config(cfg, data):
+    """The net config of ``cfg['net']`` completed from the data (input size, class count)."""
     X, y = data["train"]
     n = int(X.shape[-1])
     k = int(max(int(data["train"][1].max()), int(data["val"][1].max())) + 1)
@@ -342,7 +334,7 @@ def search(data, config: dict | None = None, out=None, *, resume: bool = True, p
     """
     cfg = search_config(**(config or {}))
     d = resolve_data(data, cfg["split_seed"], cfg["fractions"])
-    cfg["net"] = _infer_net(cfg, d)
+    cfg["net"] = infer_net_config(cfg, d)
     return run_search(lambda: SuperNet(cfg["net"], cfg["weighting"]), cfg, d, out, resume=resume,
                       progress=progress, stop_after=stop_after)
 
@@ -422,7 +414,7 @@ def run_search(make_model, cfg: dict, d: dict, out=None, *, resume: bool = True,
 def train_genotype(genotype, data, net: dict | str | None = None, config: dict | None = None, out=None, *,
                    resume: bool = True, progress: bool = True, stop_after: int | None = None,
                    split_seed: int = 0, fractions=(0.5, 0.25, 0.25)) -> dict:
-    """Train a derived network from scratch with Riemannian SGD (see :func:`spdnas.train.fit`).
+    """Train a derived network from scratch with Riemannian SGD (see :func:`spdnas.core.trainer.fit`).
 
     ``net``: network config dict, preset name, or None to infer size and classes from the data.
     Returns fit's result plus 'genotype', 'net', 'complexity' and 'model'; with ``out`` also writes
@@ -432,7 +424,7 @@ def train_genotype(genotype, data, net: dict | str | None = None, config: dict |
     d = resolve_data(data, split_seed, fractions)
     if isinstance(net, str):
         net = net_config(net)
-    ncfg = _infer_net({"net": net}, d)
+    ncfg = infer_net_config({"net": net}, d)
     if len(g["normal"]) // 2 != ncfg["steps"]:
         ncfg = net_config(**dict(ncfg, steps=len(g["normal"]) // 2))
     tcfg = dict(config or {})

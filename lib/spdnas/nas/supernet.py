@@ -29,7 +29,7 @@ from ..spd import geometry as G
 from ..spd.modules import SPDBatchNorm, sparsemax, stiefel_init
 from ..spd.parallel import branches, parallel_branches_enabled
 from .genotype import derive_genotype
-from .model import Head, Preprocess, Stem, _DTYPES, cell_plan, net_config, prepare_input, reproject_
+from .model import Head, Preprocess, Stem, DTYPES, cell_plan, net_config, prepare_input, reproject_
 from .ops import NORMAL_OPS, REDUCE_OPS, make_op
 
 __all__ = ["EdgeGroup", "MixedCell", "SuperNet", "mix_weights", "zero_one_loss", "WEIGHTINGS"]
@@ -366,7 +366,7 @@ class SuperNet(nn.Module):
         E = sum(i + 2 for i in range(self.config["steps"]))
         self.alphas_normal = nn.Parameter(1e-3 * torch.randn(E, len(NORMAL_OPS)))
         self.alphas_reduce = nn.Parameter(1e-3 * torch.randn(E, len(REDUCE_OPS)))
-        self.to(_DTYPES[self.config["dtype"]])
+        self.to(DTYPES[self.config["dtype"]])
         reproject_(self)
 
     ARCH_NAMES = ("alphas_normal", "alphas_reduce")

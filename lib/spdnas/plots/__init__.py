@@ -1,11 +1,13 @@
 """All figures of the workbench in one seaborn style, by paper: :mod:`.nds` (Radosavovic et al.,
-design-space EDFs), :mod:`.spdnetnas` (Sukthanker et al., search and training results).
+design-space EDFs), :mod:`.spdnetnas` (Sukthanker et al., search and training results),
+:mod:`.cells` (SPDNetNAS genotypes drawn as graphs).
 
 Every ``plot_*`` function returns a :class:`matplotlib.figure.Figure` built without pyplot (no
 global figure state; notebooks still display it). :func:`save_figure` writes PDF + PNG
 atomically with deterministic bytes.
 """
 
+from .cells import draw_cell, draw_genotype
 from .nds import (
     plot_complexity_edfs,
     plot_edf_comparison,
@@ -25,7 +27,7 @@ from .spdnetnas import (
 from .style import palette, save_figure, style
 
 __all__ = [
-    "plot_complexity_edfs", "plot_edf_comparison", "plot_edfs", "plot_error_vs_complexity", "plot_ks_sample_size",
+    "draw_cell", "draw_genotype", "plot_complexity_edfs", "plot_edf_comparison", "plot_edfs", "plot_error_vs_complexity", "plot_ks_sample_size",
     "plot_point_estimate", "plot_rse", "plot_accuracy_bars", "plot_alpha_evolution", "plot_data_efficiency",
     "plot_edge_weight_hist", "plot_search_curves", "palette", "save_figure", "style",
 ]

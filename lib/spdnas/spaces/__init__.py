@@ -1,28 +1,19 @@
-"""Design spaces: a string registry of declarative model populations (NDS-style).
+"""Design spaces: declarative model populations (NDS-style) and their string registry.
 
 Image spaces: ``vanilla``, ``resnet``, ``resnext_a``, ``resnext_b`` (AnyNet, 3 stages) and the
-NAS cell spaces ``nasnet``, ``amoeba``, ``pnas``, ``enas``, ``darts``. SPD spaces register
-themselves from ``spdnas.spaces.spd`` (imported lazily on first lookup) via
-:func:`register_space`.
+NAS cell spaces ``nasnet``, ``amoeba``, ``pnas``, ``enas``, ``darts``; SPD spaces: ``spdnet`` and
+``spdnetnas`` with its cell variants ``spdnetnas_<variant>`` (:data:`CELL_VARIANTS`). The
+networks themselves live in :mod:`spdnas.models` and :mod:`spdnas.nas`.
 """
 
-from .base import SPACES, DesignSpace, check_dataset_info, get_space, list_spaces, register_space
-from .complexity import count_flops, count_params
-from .anynet import AnyNetSpace, resnet_cifar_config
-from .cells import (
-    OPS,
-    NASCellSpace,
-    build_cell_network,
-    cell_network_complexity,
-    in_billions,
-    normalize_genotype,
-    num_cells,
-    register_op,
-)
+from .anynet import AnyNetSpace
+from .base import DesignSpace, check_dataset_info
+from .cells import NASCellSpace, in_billions, num_cells
+from .registry import SPACES, get_space, list_spaces, register_space
+from .spd import CELL_VARIANTS, SPDNetNASSpace, SPDNetSpace, cell_variant_ops, spd_info
 
 __all__ = [
-    "SPACES", "DesignSpace", "AnyNetSpace", "NASCellSpace", "OPS",
-    "get_space", "list_spaces", "register_space", "register_op", "check_dataset_info",
-    "count_flops", "count_params", "resnet_cifar_config", "build_cell_network",
-    "cell_network_complexity", "normalize_genotype", "num_cells", "in_billions",
+    "SPACES", "DesignSpace", "AnyNetSpace", "NASCellSpace", "SPDNetSpace", "SPDNetNASSpace", "CELL_VARIANTS",
+    "get_space", "list_spaces", "register_space", "check_dataset_info", "cell_variant_ops", "spd_info",
+    "num_cells", "in_billions",
 ]

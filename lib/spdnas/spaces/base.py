@@ -1,16 +1,8 @@
-"""Design-space base class and the string registry of spaces (pycls-style).
+"""The design-space base class and the sampling helpers of the spaces.
 
-A design space is declarative: it samples JSON-able configs, builds ``nn.Module`` s from a config
-plus a ``dataset_info`` dict, and computes exact params/flops analytically. New spaces (e.g. the
-SPD spaces in ``spdnas.spaces.spd``) register themselves with :func:`register_space`::
-
-    from spdnas.spaces import DesignSpace, register_space
-
-    @register_space("spdnet")
-    class SPDNetSpace(DesignSpace):
-        ...
-
-``register_space`` accepts a DesignSpace subclass (instantiated with no arguments) or an instance.
+A design space is declarative: it samples JSON-able configs, builds ``nn.Module`` s (from
+:mod:`spdnas.models` or :mod:`spdnas.nas`) from a config plus a ``dataset_info`` dict, and computes
+exact params/flops analytically. The named spaces are listed in :mod:`spdnas.spaces.registry`.
 """
 
 from __future__ import annotations
@@ -21,63 +13,6 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 from torch import nn
-
-from ..plugins import import_optional
-
-SPACES: dict[str, "DesignSpace"] = {}
-
-# Optional modules that register more spaces on first lookup (added by other engineers).
-PLUGIN_MODULES = ("spdnas.spaces.spd",)
-_plugins_loaded = False
-
-
-def _norm(name: str) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"space name must be a non-empty string, got {name!r}")
-    return name.strip().lower().replace("-", "_")
-
-
-def register_space(name: str, space=None, *, overwrite: bool = False):
-    """Register ``space`` (instance or no-arg class) under ``name``; usable as a decorator."""
-    key = _norm(name)
-
-    def _do(obj):
-        inst = obj() if isinstance(obj, type) else obj
-        if not isinstance(inst, DesignSpace):
-            raise ValueError(f"space {name!r} must be a DesignSpace, got {type(inst).__name__}")
-        if key in SPACES and not overwrite and SPACES[key] is not inst:
-            raise ValueError(f"space {key!r} is already registered (pass overwrite=True)")
-        if not getattr(inst, "name", None):
-            inst.name = key
-        SPACES[key] = inst
-        return obj
-
-    return _do if space is None else _do(space)
-
-
-def _load_plugins() -> None:
-    global _plugins_loaded
-    if _plugins_loaded:
-        return
-    _plugins_loaded = True
-    for mod in PLUGIN_MODULES:
-        import_optional(mod)
-
-
-def get_space(name: str) -> "DesignSpace":
-    """Look up a registered space by name (case-insensitive, '-' == '_')."""
-    key = _norm(name)
-    if key not in SPACES:
-        _load_plugins()
-    if key not in SPACES:
-        raise ValueError(f"unknown design space {name!r}; known: {', '.join(sorted(SPACES))}")
-    return SPACES[key]
-
-
-def list_spaces() -> list[str]:
-    """Sorted names of all registered spaces."""
-    _load_plugins()
-    return sorted(SPACES)
 
 
 def check_dataset_info(info: dict, keys=("in_channels", "image_size", "num_classes")) -> dict:

@@ -1,4 +1,4 @@
-"""SPD design spaces (``spdnet``, ``spdnetnas`` and its restricted-op variants) and SPD sweep datasets.
+"""SPD design spaces: ``spdnet`` and ``spdnetnas`` with its restricted-op cell variants.
 
 ``dataset_info`` for SPD spaces holds ``n`` (input matrix size), ``num_classes`` and optionally
 ``in_channels`` (default 1). Complexity: params are exact; flops count the multiply-adds of the
@@ -8,14 +8,17 @@ eigendecompositions are not counted, as NDS counts only conv/fc multiply-adds.
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
 from torch import nn
 
+from ..nas.genotype import edge_kind, normalize_genotype, sample_genotype
+from ..nas.model import SPDCellNetwork, net_config, network_complexity
+from ..nas.ops import CELL_VARIANTS, NORMAL_OPS, REDUCE_OPS, cell_variant_ops
 from ..spd import SPDNet, riemannian_optimizer
-from .base import DesignSpace, choice, register_space
+from .base import DesignSpace, choice
+
 
 
 def eigh_cost(m: int) -> float:
@@ -53,18 +56,10 @@ class SweepSPDNet(_RiemannianModel, SPDNet):
     """SPDNet with a Riemannian ``make_optimizer`` hook for sweeps."""
 
 
-@functools.cache
-def _sweep_cell_network():
-    """SPDNetNAS derived network class with a Riemannian ``make_optimizer`` hook (defined once, lazily:
-    ``spdnas.nas`` imports this module's package)."""
-    from ..nas.model import SPDCellNetwork
-
-    return type("SweepSPDCellNetwork", (_RiemannianModel, SPDCellNetwork),
-                {"__doc__": "SPDNetNAS derived network with a Riemannian ``make_optimizer`` hook.",
-                 "__module__": __name__})
+class SweepSPDCellNetwork(_RiemannianModel, SPDCellNetwork):
+    """SPDNetNAS derived network with a Riemannian ``make_optimizer`` hook for sweeps."""
 
 
-@register_space("spdnet")
 class SPDNetSpace(DesignSpace):
     """SPDNet (Huang & Van Gool 2017) design space.
 
@@ -75,6 +70,7 @@ class SPDNetSpace(DesignSpace):
 
     depths = (1, 2, 3, 4)
     fractions = tuple(float(f) for f in np.geomspace(0.15, 0.9, 8))
+    name = "spdnet"
     eps_values = (1e-4, 1e-3, 1e-2)
 
     def sample(self, rng: np.random.Generator) -> dict:
@@ -162,9 +158,8 @@ class SPDNetNASSpace(DesignSpace):
     """
 
     def __init__(self, normal_ops=None, reduce_ops=None, steps: int = 2, widths=(1, 2, 3), depths=(1, 2, 3),
-                 reduce_fraction: float = 0.5):
-        from ..nas.ops import NORMAL_OPS, REDUCE_OPS
-
+                 reduce_fraction: float = 0.5, name: str = "spdnetnas"):
+        self.name = name
         self.normal_ops = [o for o in (normal_ops or NORMAL_OPS) if o != "none"]
         self.reduce_ops = [o for o in (reduce_ops or REDUCE_OPS) if o != "none"]
         bad = [o for o in self.normal_ops if o not in NORMAL_OPS] + [o for o in self.reduce_ops if o not in REDUCE_OPS]
@@ -174,26 +169,14 @@ class SPDNetNASSpace(DesignSpace):
         self.reduce_fraction = float(reduce_fraction)
 
     def _ops(self, cell: str, j: int) -> list[str]:
-        from ..nas.genotype import edge_kind
-
         return self.reduce_ops if edge_kind(cell, j) == "reduce" else self.normal_ops
 
     def sample(self, rng: np.random.Generator) -> dict:
-        geno = {}
-        for cell in ("normal", "reduce"):
-            pairs = []
-            for i in range(self.steps):
-                inputs = sorted(int(v) for v in rng.choice(i + 2, size=2, replace=False))
-                for j in inputs:
-                    pairs.append([choice(rng, self._ops(cell, j)), j])
-            geno[cell] = pairs
-            geno[f"{cell}_concat"] = list(range(2, self.steps + 2))
+        geno = sample_genotype(rng, self.steps, self.normal_ops, self.reduce_ops)
         return {"genotype": geno, "C": choice(rng, list(self.widths)), "depth": choice(rng, list(self.depths))}
 
     def validate(self, config: dict, strict: bool = False) -> dict:
         """Normalised config; every value is checked against the grid, so ``strict`` adds nothing."""
-        from ..nas.genotype import normalize_genotype
-
         if not isinstance(config, dict) or set(config) != {"genotype", "C", "depth"}:
             raise ValueError(f"{self.name} config needs exactly the keys genotype, C, depth; got "
                              f"{sorted(config) if isinstance(config, dict) else type(config).__name__}")
@@ -211,8 +194,6 @@ class SPDNetNASSpace(DesignSpace):
 
     def net_config(self, config: dict, dataset_info: dict) -> dict:
         """Network config (spdnas.nas.net_config) for a space config and dataset."""
-        from ..nas.model import net_config
-
         cfg, info = self.validate(config), spd_info(dataset_info)
         n = info["n"]
         return net_config(in_dim=n, num_classes=info["num_classes"], cells=["reduce"] + ["normal"] * (cfg["depth"] - 1),
@@ -220,11 +201,9 @@ class SPDNetNASSpace(DesignSpace):
                           steps=self.steps, dtype=dataset_info.get("dtype", "float32"))
 
     def build(self, config: dict, dataset_info: dict) -> nn.Module:
-        return _sweep_cell_network()(self.validate(config)["genotype"], self.net_config(config, dataset_info))
+        return SweepSPDCellNetwork(self.validate(config)["genotype"], self.net_config(config, dataset_info))
 
     def complexity(self, config: dict, dataset_info: dict) -> dict:
-        from ..nas.model import network_complexity
-
         c = network_complexity(self.validate(config)["genotype"], self.net_config(config, dataset_info))
         return {"params": int(c["params"]), "flops": int(c["flops"])}
 
@@ -248,37 +227,10 @@ class SPDNetNASSpace(DesignSpace):
                 "widths": list(self.widths), "depths": list(self.depths), "steps": self.steps}
 
 
-register_space("spdnetnas", SPDNetNASSpace())
-register_space("spdnetnas_nopool", SPDNetNASSpace(
-    normal_ops=["WeightedPooling", "BiMap_0", "BiMap_1", "BiMap_2", "Skip"],
-    reduce_ops=["BiMap_1_reduced", "BiMap_2_reduced", "Skip_reduced"]))
-register_space("spdnetnas_bimap", SPDNetNASSpace(
-    normal_ops=["BiMap_0", "BiMap_1", "BiMap_2"], reduce_ops=["BiMap_1_reduced", "BiMap_2_reduced"]))
-register_space("spdnetnas_noskip", SPDNetNASSpace(
-    normal_ops=["WeightedPooling", "BiMap_0", "BiMap_1", "BiMap_2"],
-    reduce_ops=["AvgPooling", "MaxPooling", "BiMap_1_reduced", "BiMap_2_reduced"]))
+def _variant_space(variant: str) -> SPDNetNASSpace:
+    name = "spdnetnas" if variant == "full" else f"spdnetnas_{variant}"
+    return SPDNetNASSpace(*cell_variant_ops(variant), name=name)
 
 
-def spd_sweep_data(name: str, seed: int = 0, fractions=(0.75, 0.25), **options) -> dict:
-    """Sweep data dict for an SPD dataset of :mod:`spdnas.data` (stratified random split by seed)."""
-    from ..data import load_dataset
-
-    ds = load_dataset(name, **options)
-    split = ds.split(seed=seed, fractions=fractions)
-    tr, te = split[0], split[-1]
-    Xtr, ytr = ds.tensors(tr)
-    Xte, yte = ds.tensors(te)
-    info = {"n": ds.info["n"], "num_classes": ds.info["num_classes"], "in_channels": 1, "dataset": name}
-    return {"x_train": Xtr.float().unsqueeze(1), "y_train": ytr, "x_test": Xte.float().unsqueeze(1),
-            "y_test": yte, "info": info}
-
-
-def _register_sweep_datasets():
-    from ..sweep.datasets import DATASETS, register_dataset
-
-    for name in ("radar_sim", "basicmotions", "japanesevowels", "hdm05"):
-        if name not in DATASETS:
-            register_dataset(name, (lambda nm: lambda seed=0, **kw: spd_sweep_data(nm, seed=seed, **kw))(name))
-
-
-_register_sweep_datasets()
+# The SPD spaces (listed in spdnas.spaces.registry): SPDNet and one SPDNetNAS space per cell variant.
+SPD_SPACES = (SPDNetSpace(), *(_variant_space(v) for v in CELL_VARIANTS))

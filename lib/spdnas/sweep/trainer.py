@@ -3,7 +3,7 @@
 A recipe is a dict (unknown keys are errors)::
 
     epochs, lr, batch_size, weight_decay, optimizer ("sgd" | "adam" | "adamw"), momentum,
-    nesterov, schedule ("cos" | "const"), warmup_epochs, max_train, max_test, eval_batch_size
+    nesterov, schedule ("cosine" | "constant"), warmup_epochs, max_train, max_test, eval_batch_size
 
 Models may plug their own optimiser (e.g. a Riemannian one from geoopt for SPD weights) by
 defining ``model.make_optimizer(recipe) -> torch.optim.Optimizer``; the learning-rate schedule
@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..core.trainer import SCHEDULES
+
 DEFAULT_RECIPE = {
     "epochs": 2,
     "lr": 0.05,
@@ -28,14 +30,13 @@ DEFAULT_RECIPE = {
     "optimizer": "sgd",
     "momentum": 0.9,
     "nesterov": True,
-    "schedule": "cos",
+    "schedule": "cosine",
     "warmup_epochs": 0,
     "max_train": None,
     "max_test": None,
     "eval_batch_size": 512,
 }
 OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("cos", "const")
 
 
 def normalize_recipe(recipe: dict | None) -> dict:
@@ -106,7 +107,7 @@ def make_optimizer(model: nn.Module, recipe: dict) -> torch.optim.Optimizer:
 def _lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
     if warmup and step < warmup:
         return (step + 1) / warmup
-    if schedule == "const":
+    if schedule == "constant":
         return 1.0
     t = (step - warmup) / max(1, total - warmup)
     return 0.5 * (1.0 + math.cos(math.pi * t))

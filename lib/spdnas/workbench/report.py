@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.io import atomic_write_text
-from ..core.params import shared_data_root
+from ..core.params import EXTERNAL_DATA, shared_data_root
 from ..core.status import NOT_RUN, is_not_run, not_run
 
 __all__ = ["NOT_RUN", "is_not_run", "not_run", "not_run_row", "missing_reason", "tex_escape", "to_latex", "write_csv",
@@ -28,11 +28,8 @@ __all__ = ["NOT_RUN", "is_not_run", "not_run", "not_run_row", "missing_reason", 
 
 
 # External data the notebooks use: name -> paths (relative to the shared data folder) that must
-# all exist for the data set to count as present.
-SHARED_DATA = {
-    "hdm05": ("hdm05/spd",),
-    "nas_bench_macro": ("nas-bench-macro/nas-bench-macro_cifar10.json",),
-}
+# all exist for the data set to count as present (from the one table, core.params.EXTERNAL_DATA).
+SHARED_DATA = {name: entry["requires"] for name, entry in EXTERNAL_DATA.items()}
 
 
 def not_run_row(columns, reason: str, **known) -> dict:

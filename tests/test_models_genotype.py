@@ -1,13 +1,17 @@
-"""The genotype validation shared by spdnas.nas.genotype and spdnas.spaces.cells."""
+"""The genotype format shared by spdnas.nas.genotype and spdnas.models.darts, and the Genotype value type."""
 
 from collections import namedtuple
 
 import numpy as np
 import pytest
 
-from spdnas import genotype_checks as C
+import copy
+import json
+import pickle
+
+from spdnas.models import darts
+from spdnas.models import genotype as C
 from spdnas.nas import genotype as nas_genotype
-from spdnas.spaces import cells
 
 
 def test_pairs_and_concat_canonical_forms():
@@ -40,4 +44,24 @@ def test_both_genotype_kinds_report_the_same_way():
     with pytest.raises(ValueError, match=r"genotype\['normal'\]\[1\]: input 5"):
         nas_genotype.normalize_genotype(dict(nas_genotype.RADAR_SPARSEMAX, normal=[["Skip", 0], ["Skip", 5]] * 2))
     with pytest.raises(ValueError, match=r"genotype\['normal'\]\[1\]: input 5"):
-        cells.normalize_genotype({"normal": [["skip_connect", 0], ["skip_connect", 5]], "reduce": [["skip_connect", 0]] * 2})
+        darts.check_cnn_genotype({"normal": [["skip_connect", 0], ["skip_connect", 5]], "reduce": [["skip_connect", 0]] * 2})
+
+
+def test_genotype_is_parsed_once_and_read_only():
+    g = nas_genotype.normalize_genotype(nas_genotype.RADAR_SPARSEMAX.to_dict())
+    assert isinstance(g, C.Genotype) and g.family == "spd" and g.steps == 2
+    assert nas_genotype.normalize_genotype(g) is g  # parsed once: handed back unchanged
+    assert g == nas_genotype.RADAR_SPARSEMAX.to_dict() and type(g.to_dict()) is dict
+    assert g.cell("reduce") == g["reduce"] and g.concat("normal") == [2, 3]
+    assert json.loads(json.dumps(g)) == g
+    for clone in (pickle.loads(pickle.dumps(g)), copy.deepcopy(g)):
+        assert isinstance(clone, C.Genotype) and clone.family == "spd" and clone == g
+    with pytest.raises(TypeError, match="read-only"):
+        g["normal"] = []
+    with pytest.raises(TypeError, match="read-only"):
+        g.update(normal=[])
+    # a genotype of the CNN family is parsed again (and rejected) as an SPD genotype
+    cnn = darts.check_cnn_genotype({"normal": [["skip_connect", 0]] * 2, "reduce": [["skip_connect", 1]] * 2})
+    assert cnn.family == "cnn" and darts.check_cnn_genotype(cnn) is cnn
+    with pytest.raises(ValueError, match="unknown"):
+        nas_genotype.normalize_genotype(cnn)

@@ -1,10 +1,11 @@
-"""Validation shared by the DARTS-style genotypes of the SPD search space (:mod:`spdnas.nas.genotype`)
-and of the CNN cell design spaces (:mod:`spdnas.spaces.cells`).
+"""The DARTS genotype format shared by the SPD search space (:mod:`spdnas.nas.genotype`) and the
+CNN cell networks (:mod:`spdnas.models.darts`), and :class:`Genotype`, its parsed value type.
 
 A genotype is a dict ``{normal, normal_concat, reduce, reduce_concat}`` (or a DARTS namedtuple):
 each cell a list of two ``[op, input]`` pairs per intermediate node, node ``k`` reading inputs in
 ``[0, k + 2)`` (0 and 1 are the cell inputs), and ``*_concat`` the intermediate nodes
 concatenated into the output (default: all). Errors are ``ValueError``s naming the entry.
+Parsers return a :class:`Genotype`, which they accept back without checking it again.
 """
 
 from __future__ import annotations
@@ -13,10 +14,50 @@ from collections.abc import Callable, Collection
 
 import numpy as np
 
-__all__ = ["CELLS", "KEYS", "is_int", "genotype_dict", "check_pairs", "check_concat"]
+__all__ = ["CELLS", "KEYS", "Genotype", "is_int", "genotype_dict", "check_pairs", "check_concat"]
 
 CELLS = ("normal", "reduce")
 KEYS = ("normal", "normal_concat", "reduce", "reduce_concat")
+
+
+class Genotype(dict):
+    """A parsed genotype: the canonical JSON-able dict (keys :data:`KEYS`), read-only.
+
+    ``family`` names the op vocabulary it was checked against (``"spd"``: SPDNetNAS, ``"cnn"``:
+    the CNN cell ops), so a parser handed a Genotype of its own family returns it unchanged.
+    Being a dict it compares equal to the plain dict, serialises with ``json`` and pickles.
+    """
+
+    __slots__ = ("family",)
+
+    def __init__(self, cells: dict, family: str):
+        super().__init__((k, cells[k]) for k in KEYS)
+        self.family = str(family)
+
+    @property
+    def steps(self) -> int:
+        """Intermediate nodes per cell."""
+        return len(self["normal"]) // 2
+
+    def cell(self, kind: str) -> list:
+        """The ``[op, input]`` pairs of the ``normal`` or ``reduce`` cell."""
+        return self[kind]
+
+    def concat(self, kind: str) -> list:
+        """The nodes concatenated at the output of the ``normal`` or ``reduce`` cell."""
+        return self[f"{kind}_concat"]
+
+    def to_dict(self) -> dict:
+        """A plain, independent dict copy."""
+        return {k: [list(v) if isinstance(v, list) else v for v in self[k]] for k in KEYS}
+
+    def __reduce__(self):
+        return (type(self), (dict(self), self.family))
+
+    def _read_only(self, *args, **kwargs):
+        raise TypeError("a Genotype is read-only; use to_dict() for an editable copy")
+
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = _read_only
 
 
 def is_int(v) -> bool:
