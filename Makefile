@@ -26,11 +26,20 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 test: $(STAMP)
 	$(PY) -m pytest
 
+# `make repro` rebuilds the committed (default-profile) results: parameters are checked first, a
+# failing stage keeps its previous outputs and the independent stages still run; it exits non-zero
+# naming the stages left not reproduced. `make repro PROFILE=smoke|paper` runs that profile in its
+# own copy of the project (runs/profiles/<profile>), never over the committed results.
 repro: $(STAMP)
-	@if [ -n "$(PROFILE)" ]; then $(PY) -m spdnas pipeline set-profile $(PROFILE); fi
+ifeq ($(filter-out default,$(PROFILE)),)
+	$(PY) -m spdnas pipeline check --profile default --committed
 	@mkdir -p metrics
 	$(PY) -m spdnas report manifest --out metrics/shared_data.json
-	dvc repro
+	@dvc repro --keep-going; stale=$$($(PY) -c "from spdnas.workbench.pipeline import stale_stages; print(', '.join(stale_stages()))"); \
+	  if [ -n "$$stale" ]; then echo "make repro: stages not reproduced: $$stale" >&2; exit 1; fi
+else
+	$(PY) -m spdnas pipeline repro $(PROFILE)
+endif
 
 bench: $(STAMP)
 	$(PY) bench/bench_spd.py

@@ -32,7 +32,7 @@ def notebook_stages() -> dict:
         cmd = st["cmd"] if isinstance(st["cmd"], str) else " ".join(st["cmd"])
         for part in cmd.split("&&"):
             argv = shlex.split(part)
-            if argv[:5] == ["python", "-m", "spdnas", "pipeline", "notebook"]:
+            if argv[:5] == ["tools/py", "-m", "spdnas", "pipeline", "notebook"]:
                 nb = argv[5]
                 section = argv[argv.index("--section") + 1] if "--section" in argv else nb
                 assert nb not in out, f"notebook {nb} is run by two stages"

@@ -8,8 +8,9 @@ The config file (YAML or JSON) holds::
     train: {epochs: 100, lr: 0.025, ...}                                  # TRAIN_DEFAULTS keys
     euclidean: {C: 4, layers: 2}       # net of the Euclidean baselines
 
-``search`` writes search_checkpoint.pt, search_metrics.json, genotype.json (+ cell figure);
-``train --genotype FILE`` trains a derived net; ``random --seed S`` trains a uniformly sampled
+``search`` writes search_checkpoint.pt, search_metrics.json, genotype.json (+ cell figure) -- until
+the last epoch ran, the genotype is in genotype.partial.json, marked incomplete, and
+``train --genotype`` refuses it without ``--allow-partial``; ``train --genotype FILE`` trains a derived net; ``random --seed S`` trains a uniformly sampled
 genotype ("SPDNetNAS (R)"); ``euclidean`` runs a DARTS/FairDARTS search and trains the result.
 All commands resume from the checkpoints in ``--out`` after an interruption.
 """
@@ -65,6 +66,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="sampling seed for 'random'")
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--no-resume", action="store_true")
+    ap.add_argument("--allow-partial", action="store_true",
+                    help="'train': accept a genotype written before its search finished (genotype.partial.json)")
     a = ap.parse_args(argv)
     cfg = _load_config(a.config)
     data = _load_data(cfg)
@@ -81,7 +84,7 @@ def main(argv=None) -> int:
         if a.command == "train":
             if not a.genotype:
                 raise ValueError("'train' needs --genotype FILE")
-            g = load_genotype(a.genotype)
+            g = load_genotype(a.genotype, allow_partial=a.allow_partial)
         else:
             steps = (cfg.get("net") or {}).get("steps", 2) if isinstance(cfg.get("net"), dict) else 2
             g = sample_genotype(np.random.default_rng(a.seed), steps)

@@ -6,9 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
-from ..core.params import PROFILES, set_profile, stage_params
+import subprocess
+import sys
+
+from ..core.params import PROFILES, active_profile, read_params, set_profile, stage_params
 from ..core.paths import repo_root
-from ..workbench.pipeline import run_notebook
+from ..experiments.config import stage_config
+from ..workbench.checks import notebook_problems, pipeline_stages
+from ..workbench.pipeline import profile_tree, reproduce, run_stage_notebook, stage_env
 from ..workbench.report import read_metrics, write_data_manifest
 
 __all__ = ["pipeline_main", "report_main"]
@@ -20,6 +25,15 @@ def pipeline_main(argv=None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("set-profile", help="set params.yaml's profile")
     p.add_argument("profile", choices=PROFILES)
+    p = sub.add_parser("check", help="check every stage's parameters of a profile before anything runs "
+                                     "(one line per problem, exit 2 when there are any)")
+    p.add_argument("--profile", default=None, choices=PROFILES, help="default: the active profile")
+    p.add_argument("--committed", action="store_true",
+                   help="also require params.yaml to select this profile (make repro: the default one)")
+    p = sub.add_parser("repro", help="run the pipeline for a profile in its own copy of the project "
+                                     "(runs/profiles/<profile>), never over the committed results")
+    p.add_argument("profile", choices=PROFILES)
+    p.add_argument("--dest", default=None, help="folder of the copy (default runs/profiles/<profile>)")
     p = sub.add_parser("params", help="print a stage's parameters for the active profile as JSON")
     p.add_argument("section")
     p = sub.add_parser("notebook", help="run notebooks/<name>.ipynb with its stage parameters")
@@ -31,6 +45,10 @@ def pipeline_main(argv=None) -> int:
     if args.cmd == "set-profile":
         set_profile(args.profile)
         print(f"profile: {args.profile}")
+    elif args.cmd == "check":
+        return _check(args.profile, committed=args.committed)
+    elif args.cmd == "repro":
+        return _repro_profile(args.profile, args.dest)
     elif args.cmd == "params":
         print(json.dumps(stage_params(args.section), indent=1))
     elif args.cmd == "notebook":
@@ -40,9 +58,59 @@ def pipeline_main(argv=None) -> int:
             k, _, v = kv.partition("=")
             params[k] = json.loads(v)
         out = Path(args.out) if args.out else root / "runs" / "notebooks" / f"{args.name}.ipynb"
-        run_notebook(root / "notebooks" / f"{args.name}.ipynb", out, params, cwd=root)
+        run_stage_notebook(root / "notebooks" / f"{args.name}.ipynb", out, params, root)
     return 0
 
+
+
+def _check(profile: str | None, root=None, committed: bool = False) -> int:
+    """Validate every stage section of ``profile``; print one line per problem."""
+    root = repo_root() if root is None else root
+    params = read_params(root)
+    profile = active_profile(params, profile)
+    if committed and params.get("profile") != profile:
+        raise ValueError(f"params.yaml selects profile {params.get('profile')!r}, but this run rebuilds the committed "
+                         f"{profile!r} results: set 'profile: {profile}' again, or run another profile in its own "
+                         f"tree with 'make repro PROFILE=<profile>' (spdnas pipeline repro <profile>)")
+    problems, n = [], 0
+    for st in pipeline_stages(root):
+        for section in st["sections"]:
+            n += 1
+            where = f"params.yaml [{profile}] {section} (stage {st['stage']})"
+            try:
+                values = stage_params(section, profile, root)
+                if st["kind"] == "notebook":
+                    found = notebook_problems(root / "notebooks" / f"{st['target']}.ipynb", values)
+                elif st["kind"] == "experiments":
+                    stage_config(st["target"].replace("-", "_"), values)
+                    found = []
+                else:
+                    found = []
+            except ValueError as e:
+                found = [str(e)]
+            problems += [f"{where}: {msg}" for msg in found]
+    for line in problems:
+        print(line, file=sys.stderr)
+    if problems:
+        return 2
+    print(f"params.yaml: the {n} stage sections of profile {profile} check out")
+    return 0
+
+
+def _repro_profile(profile: str, dest) -> int:
+    """The whole pipeline of ``profile`` in a copy of the project; prints where the results are."""
+    tree = profile_tree(profile, repo_root(), dest)
+    rc = _check(profile, tree, committed=True)
+    if rc:
+        return rc
+    subprocess.run([sys.executable, "-m", "spdnas", "report", "manifest", "--out", "metrics/shared_data.json"],
+                   cwd=tree, env=stage_env(), check=True)
+    stale = reproduce(tree)
+    if stale:
+        print(f"spdnas pipeline repro {profile}: stages not reproduced: {', '.join(stale)}", file=sys.stderr)
+        return 1
+    print(f"profile {profile}: results in {tree}/tables, {tree}/figures, {tree}/metrics")
+    return 0
 
 
 def report_main(argv=None) -> int:

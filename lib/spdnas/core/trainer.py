@@ -278,5 +278,7 @@ def fit(model: nn.Module, train, val=None, test=None, config: dict | None = None
             if ckpt is not None:
                 save_checkpoint(ckpt, model=model.state_dict(), optimizer=optimizer.state_dict(), rng=rng_state(),
                                 history=history, epoch=epoch + 1, config=json.loads(json.dumps(cfg)))
-                write_json(Path(out) / "metrics.json", {"config": cfg, "history": history})
+                # "complete" marks a run that has not reached its last epoch yet (killed or stopped)
+                write_json(Path(out) / "metrics.json", {"config": cfg, "history": history,
+                                                        "complete": epoch + 1 >= cfg["epochs"]})
     return {"history": history, "final": history[-1] if history else None, "config": cfg}

@@ -9,7 +9,7 @@ from .. import data as D
 from ..nas import net_config
 from .config import EXTERNAL, SPD_DATASETS
 
-__all__ = ["dataset_options", "dataset_status", "loader_options", "load_experiment_data", "nas_cli_config", "net_for",
+__all__ = ["dataset_options", "dataset_status", "loader_options", "load_experiment_data", "load_or_reason", "nas_cli_config", "net_for",
            "baseline_dims"]
 
 
@@ -50,6 +50,18 @@ def load_experiment_data(name: str, options: dict | None = None, shared_data=Non
     if why:
         raise FileNotFoundError(why)
     return D.load_dataset(name, **loader_options(name, options, shared_data))
+
+
+def load_or_reason(name: str, options: dict | None = None, shared_data=None):
+    """``(dataset, None)``, or ``(None, reason)`` when the data is missing or corrupt: the reason
+    names the file and the problem (the loaders' message), so the unit becomes a "not run" row."""
+    why = dataset_status(name, shared_data)
+    if why:
+        return None, why
+    try:
+        return load_experiment_data(name, options, shared_data), None
+    except (ValueError, OSError) as e:
+        return None, f"{name} data unreadable: {e}"
 
 
 def nas_cli_config(name: str, options: dict, search: dict, shared_data=None) -> dict:

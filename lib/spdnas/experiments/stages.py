@@ -20,7 +20,7 @@ from ..spd import SPDNet
 from ..core.trainer import fit
 from ..core.io import write_json
 from .config import CELL_SPACE_VARIANTS, WEIGHTINGS, for_dataset, stage_config
-from .setup import baseline_dims, dataset_options, dataset_status, load_experiment_data, nas_cli_config, net_for
+from .setup import baseline_dims, dataset_options, dataset_status, load_or_reason, nas_cli_config, net_for
 from ..core.status import not_run
 from .units import claim_folder, finished_record, read_plan, slug, unit_key, write_plan
 
@@ -55,13 +55,16 @@ def run_search_stage(cfg: dict, out, shared_data=None, *, progress: bool = True)
     for ds, w in progress_bar(_search_units(cfg), progress, "searches"):
         c = for_dataset(cfg, ds)
         base = {"stage": "search", "dataset": ds, "weighting": w, "method": "SPDNetNAS"}
-        why = dataset_status(ds, shared_data)
+        if ds not in cache:
+            cache[ds] = load_or_reason(ds, ds_info[ds]["options"], shared_data)
+            if cache[ds][1]:
+                ds_info[ds]["status"] = cache[ds][1]
+                write_json(out / "datasets.json", {"fractions": cfg["fractions"], "split_seed": cfg["split_seed"],
+                                                    "datasets": ds_info})
+        data, why = cache[ds]
         if why:
             records.append({**base, "status": not_run(why)})
             continue
-        if ds not in cache:
-            cache[ds] = load_experiment_data(ds, ds_info[ds]["options"], shared_data)
-        data = cache[ds]
         net = net_for(ds, data.info["n"], data.info["num_classes"])
         scfg = dict(net=net, weighting=w, order=c["order"], epochs=c["epochs"], batch_size=c["batch_size"],
                     max_steps=c["max_steps"], seed=cfg["seed"], split_seed=cfg["split_seed"],
@@ -148,13 +151,20 @@ class _Data:
             return f"dataset {ds} was not searched (not in exp_search datasets)"
         if entry["status"] != "ok":
             return entry["status"].removeprefix("not run: ")
-        return dataset_status(ds, self.shared)
+        return self._load(ds)[1]
+
+    def _load(self, ds: str):
+        if ds not in self._cache:
+            data, why = load_or_reason(ds, self.info["datasets"][ds]["options"], self.shared)
+            split = None if why else resolve_data(data, self.info["split_seed"], self.info["fractions"])
+            self._cache[ds] = ((split, data), why)
+        return self._cache[ds]
 
     def split(self, ds: str) -> tuple[dict, object]:
-        if ds not in self._cache:
-            data = load_experiment_data(ds, self.info["datasets"][ds]["options"], self.shared)
-            self._cache[ds] = (resolve_data(data, self.info["split_seed"], self.info["fractions"]), data)
-        return self._cache[ds]
+        (split, data), why = self._load(ds)
+        if why:
+            raise ValueError(why)
+        return split, data
 
 
 def run_train_stage(cfg: dict, search_dir, out, shared_data=None, *, progress: bool = True) -> list[dict]:
@@ -296,12 +306,9 @@ def run_cell_spaces_stage(cfg: dict, out, shared_data=None, *, progress: bool = 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ds = cfg["dataset"]
-    why = dataset_status(ds, shared_data)
+    raw, why = load_or_reason(ds, cfg["dataset_options"], shared_data)
     records = []
-    d = raw = None
-    if why is None:
-        raw = load_experiment_data(ds, cfg["dataset_options"], shared_data)
-        d = resolve_data(raw, 0, cfg["fractions"])
+    d = None if why else resolve_data(raw, 0, cfg["fractions"])
     units = [(v, i) for v in cfg["variants"] for i in range(cfg["n"])]
     for v, i in progress_bar(units, progress, "cell spaces"):
         base = {"stage": "cell_spaces", "dataset": ds, "variant": v, "model": i, "seed": cfg["seed"]}

@@ -91,10 +91,17 @@ def save_genotype(genotype, path: str | os.PathLike) -> Path:
     return atomic_write_text(path, genotype_to_json(genotype, indent=1) + "\n")
 
 
-def load_genotype(path: str | os.PathLike) -> Genotype:
-    """Read a genotype JSON file (a bare genotype or a dict with a 'genotype' key)."""
+def load_genotype(path: str | os.PathLike, allow_partial: bool = False) -> Genotype:
+    """Read a genotype JSON file (a bare genotype or a dict with a 'genotype' key).
+
+    A genotype written before its search finished (``"complete": false``, e.g.
+    ``genotype.partial.json``) is refused unless ``allow_partial``."""
     obj = read_json(path, "genotype file")
     if isinstance(obj, dict) and "genotype" in obj:
+        if obj.get("complete") is False and not allow_partial:
+            raise ValueError(f"genotype file {path} was written before its search finished (epoch "
+                             f"{obj.get('epoch')} of {obj.get('epochs')}); pass allow_partial=True "
+                             f"(--allow-partial) to use it anyway")
         obj = obj["genotype"]
     return normalize_genotype(obj)
 

@@ -14,9 +14,18 @@ from .ops import NORMAL_OPS, REDUCE_OPS
 __all__ = ["search_history", "alpha_history"]
 
 
-def search_history(path: str | os.PathLike) -> pd.DataFrame:
-    """Per-epoch search curves (train/val accuracy and loss) from ``search_metrics.json``."""
+def _read(path, allow_partial: bool) -> dict:
     data = read_json(Path(path), "search metrics")
+    if isinstance(data, dict) and data.get("complete") is False and not allow_partial:
+        raise ValueError(f"{path} was written before its search finished ({data.get('epochs_done')} of "
+                         f"{data.get('epochs')} epochs); pass allow_partial=True to read it anyway")
+    return data
+
+
+def search_history(path: str | os.PathLike, allow_partial: bool = False) -> pd.DataFrame:
+    """Per-epoch search curves (train/val accuracy and loss) from ``search_metrics.json`` (one of an
+    unfinished search only with ``allow_partial``)."""
+    data = _read(path, allow_partial)
     hist = data.get("history") if isinstance(data, dict) else None
     if not isinstance(hist, list) or not hist:
         raise ValueError(f"{path}: no search history")
@@ -27,9 +36,10 @@ def search_history(path: str | os.PathLike) -> pd.DataFrame:
         raise ValueError(f"{path}: malformed history entry ({e})") from None
 
 
-def alpha_history(path: str | os.PathLike) -> pd.DataFrame:
-    """Long table (epoch, cell, edge, op, weight) of the mixing weights after every search epoch."""
-    data = read_json(Path(path), "search metrics")
+def alpha_history(path: str | os.PathLike, allow_partial: bool = False) -> pd.DataFrame:
+    """Long table (epoch, cell, edge, op, weight) of the mixing weights after every search epoch
+    (of an unfinished search only with ``allow_partial``)."""
+    data = _read(path, allow_partial)
     hist = data.get("history") if isinstance(data, dict) else None
     if not isinstance(hist, list) or not hist:
         raise ValueError(f"{path}: no search history")

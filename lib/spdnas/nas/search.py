@@ -53,7 +53,8 @@ from .genotype import normalize_genotype, save_genotype
 from .model import build_network, net_config
 from .supernet import WEIGHTINGS, SuperNet, zero_one_loss
 
-__all__ = ["SEARCH_DEFAULTS", "search_config", "Architect", "search", "train_genotype", "resolve_data"]
+__all__ = ["SEARCH_DEFAULTS", "search_config", "Architect", "search", "train_genotype", "resolve_data",
+           "infer_net_config", "write_search_files"]
 
 SEARCH_DEFAULTS = dict(
     net=None, weighting="sparsemax", order=2, epochs=20, batch_size=30, lr=0.025, momentum=0.9,
@@ -372,6 +373,8 @@ def run_search(make_model, cfg: dict, d: dict, out=None, *, resume: bool = True,
             set_rng_state(st["rng"])
             history, start = list(st["history"]), int(st["epoch"])
         end = cfg["epochs"] if stop_after is None else min(cfg["epochs"], int(stop_after))
+        if out is not None and start == 0:  # a run from scratch: an older run's final genotype is stale
+            (Path(out) / "genotype.json").unlink(missing_ok=True)
         for epoch in range(start, end):
             t0 = time.perf_counter()
             tb = batches(Xtr.shape[0], cfg["batch_size"], cfg["seed"], 2 * epoch)
@@ -404,11 +407,29 @@ def run_search(make_model, cfg: dict, d: dict, out=None, *, resume: bool = True,
                 save_checkpoint(ckpt, model=model.state_dict(), weight_optimizer=w_opt.state_dict(),
                                 arch_optimizer=arch.optimizer.state_dict(), rng=rng_state(), history=history,
                                 epoch=epoch + 1, config=cfg_json)
-                write_json(Path(out) / "search_metrics.json", {"config": cfg_json, "history": history})
-                write_json(Path(out) / "genotype.json", rec["genotype"])
+                write_search_files(out, cfg_json, history, cfg["epochs"])
     genotype = model.genotype()
     return {"genotype": genotype, "history": history, "arch_weights": _weights_json(model), "config": cfg_json,
             "net": net, "model": model}
+
+
+def write_search_files(out, config: dict, history: list, epochs: int) -> None:
+    """The result files of a search after an epoch: ``search_metrics.json`` (``complete`` says
+    whether all ``epochs`` ran) and, once complete, ``genotype.json``; before that the current
+    genotype goes to ``genotype.partial.json``, marked incomplete, which consumers refuse unless
+    asked to (``load_genotype(..., allow_partial=True)``, ``--allow-partial``)."""
+    out = Path(out)
+    done = len(history)
+    complete = done >= epochs
+    write_json(out / "search_metrics.json", {"config": config, "history": history, "complete": complete,
+                                             "epochs_done": done, "epochs": epochs})
+    partial = out / "genotype.partial.json"
+    if complete:
+        write_json(out / "genotype.json", history[-1]["genotype"])
+        partial.unlink(missing_ok=True)
+    else:
+        write_json(partial, {"genotype": history[-1]["genotype"], "complete": False, "epoch": done,
+                             "epochs": epochs})
 
 
 def train_genotype(genotype, data, net: dict | str | None = None, config: dict | None = None, out=None, *,

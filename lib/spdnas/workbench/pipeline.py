@@ -5,7 +5,11 @@ Parameters come from :mod:`spdnas.core.params` (profiles of params.yaml).
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -24,10 +28,18 @@ from ..core.params import (
 from ..core.paths import repo_root
 
 # the parameter functions notebooks call through this module (defined in spdnas.core.params)
-__all__ = ["OUTPUT_ENV", "notebook_setup", "run_notebook", "PROFILE_ENV", "PROFILES", "active_profile",
+__all__ = ["OUTPUT_ENV", "RUNS_ENV", "TRACKED_DIRS", "notebook_setup", "run_notebook", "run_stage_notebook", "profile_tree", "stage_env", "dvc_command", "stale_stages", "reproduce", "PROFILES_DIR", "PROFILE_ENV", "PROFILES", "active_profile",
            "read_params", "section_values", "set_profile", "shared_data_root", "stage_params", "repo_root"]
 
 OUTPUT_ENV = "SPDNAS_OUTPUT_DIR"
+RUNS_ENV = "SPDNAS_RUNS_DIR"
+# the committed outputs of the notebooks (DVC ``cache: false`` outs): written in a staging folder
+# and moved into place only when the notebook ran to the end
+TRACKED_DIRS = ("figures", "tables", "metrics")
+# where a non-default profile runs: a copy of the project per profile (never the committed outputs)
+PROFILES_DIR = Path("runs") / "profiles"
+# environment variables a stage must not inherit from the caller (they would redirect its outputs)
+_STAGE_ENV_DROP = ("SPDNAS_ROOT", PROFILE_ENV, OUTPUT_ENV, RUNS_ENV)
 
 
 def notebook_setup(section: str, namespace: dict) -> SimpleNamespace:
@@ -36,8 +48,8 @@ def notebook_setup(section: str, namespace: dict) -> SimpleNamespace:
     When ``$SPDNAS_PROFILE`` is set (tests run notebooks with nbval under the smoke profile) the
     parameters found in ``namespace`` are replaced by that profile's values of ``section``; papermill
     runs from DVC stages inject parameters and leave the variable unset. Output folders are
-    ``$SPDNAS_OUTPUT_DIR`` (tests: a temp dir, tracked outputs untouched) or the repo root, and are
-    created. Returns ``root``, ``figures``, ``tables``, ``metrics``, ``runs`` paths, ``profile``,
+    ``$SPDNAS_OUTPUT_DIR`` (tests: a temp dir, tracked outputs untouched; stage runs: a staging
+    folder) or the repo root, and are created; ``runs`` is ``$SPDNAS_RUNS_DIR`` when set. Returns ``root``, ``figures``, ``tables``, ``metrics``, ``runs`` paths, ``profile``,
     ``params`` (the section values in force) and ``shared_data`` (the external data folder).
     """
     root = repo_root()
@@ -51,6 +63,8 @@ def notebook_setup(section: str, namespace: dict) -> SimpleNamespace:
                 namespace[key] = val
     base = Path(os.environ[OUTPUT_ENV]) if os.environ.get(OUTPUT_ENV) else root
     dirs = {name: base / name for name in ("figures", "tables", "metrics", "runs")}
+    if os.environ.get(RUNS_ENV):
+        dirs["runs"] = Path(os.environ[RUNS_ENV])
     for d in dirs.values():
         d.mkdir(parents=True, exist_ok=True)
     values = {k: namespace[k] for k in values_in_force if k in namespace}
@@ -69,11 +83,121 @@ def run_notebook(notebook: str | os.PathLike, output: str | os.PathLike, paramet
         raise ValueError(f"{notebook.name}: unknown parameters {sorted(unknown)} (declared: {sorted(declared)})")
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.tmp{os.getpid()}.ipynb")
+    failed = output.with_name(f"{output.stem}.failed.ipynb")
     try:
         pm.execute_notebook(str(notebook), str(tmp), parameters=parameters, kernel_name="python3",
                             cwd=str(cwd or repo_root()), progress_bar=progress)
         os.replace(tmp, output)
+        failed.unlink(missing_ok=True)
+    except pm.PapermillExecutionError as e:
+        if tmp.exists():
+            os.replace(tmp, failed)
+        raise ValueError(f"{notebook.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} "
+                         f"(executed copy: {failed})") from None
     finally:
         if tmp.exists():
             tmp.unlink()
     return output
+
+
+def run_stage_notebook(notebook: str | os.PathLike, output: str | os.PathLike, parameters: dict,
+                       root: str | os.PathLike | None = None, progress: bool = True) -> list[Path]:
+    """Run a stage notebook so that a failure never touches the committed outputs.
+
+    The notebook writes its figures/tables/metrics into a staging folder (``runs/.staging``;
+    upstream results are read from ``root/runs`` as usual); only when it ran to the end are the
+    files moved into place (one atomic rename each). On failure the previous outputs stay, the
+    staging folder is removed and a one-line ``ValueError`` names the failing cell. Returns the
+    files moved into place.
+    """
+    root = Path(root) if root is not None else repo_root()
+    staging = root / "runs" / ".staging" / f"{Path(notebook).stem}-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    saved = {k: os.environ.get(k) for k in (OUTPUT_ENV, RUNS_ENV, "SPDNAS_ROOT")}
+    os.environ[OUTPUT_ENV], os.environ[RUNS_ENV] = str(staging), str(root / "runs")
+    os.environ["SPDNAS_ROOT"] = str(root)  # the kernel resolves the same project as this run
+    try:
+        run_notebook(notebook, output, parameters, cwd=root, progress=progress)
+        moved = []
+        for name in TRACKED_DIRS:
+            for src in sorted(p for p in (staging / name).rglob("*") if p.is_file()):
+                dst = root / src.relative_to(staging)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(src, dst)
+                moved.append(dst)
+        return moved
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _tracked_files(root: Path) -> list[str]:
+    try:
+        proc = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise ValueError(f"{root}: cannot list the project's files with git ({e}); a profile run copies them") from None
+    return [f for f in proc.stdout.decode().split("\0") if f]
+
+
+def profile_tree(profile: str, root: str | os.PathLike | None = None, dest: str | os.PathLike | None = None) -> Path:
+    """A fresh copy of the project (its git-tracked files and ``dvc.lock``) at ``dest`` (default
+    ``runs/profiles/<profile>``) with ``profile`` selected in its params.yaml and DVC set up to run
+    without git: a smoke or paper run there never touches the committed default results."""
+    root = Path(root) if root is not None else repo_root()
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
+    dest = Path(dest) if dest is not None else root / PROFILES_DIR / profile
+    files = _tracked_files(root)
+    if dest.exists():
+        shutil.rmtree(dest)
+    for f in files + (["dvc.lock"] if (root / "dvc.lock").is_file() else []):
+        src = root / f
+        if src.is_file():
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / f)
+    set_profile(profile, dest)
+    (dest / ".dvc").mkdir(exist_ok=True)
+    (dest / ".dvc" / "config.local").write_text("[core]\n    no_scm = true\n")
+    return dest
+
+
+def stage_env() -> dict:
+    """The environment of a pipeline run: this Python first on PATH and as ``$SPDNAS_PYTHON`` (used
+    by ``tools/py``), without the variables that redirect outputs or the profile."""
+    env = {k: v for k, v in os.environ.items() if k not in _STAGE_ENV_DROP}
+    env["SPDNAS_PYTHON"] = sys.executable
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["DVC_NO_ANALYTICS"] = "1"
+    return env
+
+
+def dvc_command() -> str:
+    """The ``dvc`` executable of this environment."""
+    exe = Path(sys.executable).parent / "dvc"
+    found = str(exe) if exe.exists() else shutil.which("dvc")
+    if not found:
+        raise FileNotFoundError("dvc is not installed in this environment (make venv installs it)")
+    return found
+
+
+def stale_stages(root: str | os.PathLike | None = None) -> list[str]:
+    """Stages ``dvc status`` reports as not up to date (after a run: the failed or skipped ones)."""
+    root = Path(root) if root is not None else repo_root()
+    proc = subprocess.run([dvc_command(), "status", "--json"], cwd=root, env=stage_env(), capture_output=True,
+                          text=True)
+    if proc.returncode:
+        raise ValueError(f"dvc status failed in {root}: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}")
+    return sorted(json.loads(proc.stdout or "{}"))
+
+
+def reproduce(root: str | os.PathLike | None = None) -> list[str]:
+    """``dvc repro --keep-going`` in ``root`` (independent stages still run when one fails); returns
+    the stages left not reproduced (empty: everything is up to date)."""
+    root = Path(root) if root is not None else repo_root()
+    subprocess.run([dvc_command(), "repro", "--keep-going"], cwd=root, env=stage_env())
+    return stale_stages(root)

@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..analysis import load_nas_bench_macro, load_population
 from ..core.io import atomic_write_text
 from ..core.params import EXTERNAL_DATA, shared_data_root
 from ..core.status import NOT_RUN, is_not_run, not_run
 
-__all__ = ["NOT_RUN", "is_not_run", "not_run", "not_run_row", "missing_reason", "tex_escape", "to_latex", "write_csv",
+__all__ = ["NOT_RUN", "is_not_run", "not_run", "not_run_row", "missing_reason", "load_optional", "nds_populations", "tex_escape", "to_latex", "write_csv",
            "write_table", "not_run_figure", "write_metrics", "read_metrics", "SHARED_DATA", "data_manifest",
            "write_data_manifest"]
 
@@ -60,6 +61,42 @@ def missing_reason(paths, what: str | None = None) -> str | None:
         if not p.exists():
             return f"{what or p.name} missing ({p} not found)"
     return None
+
+
+def load_optional(paths, what: str, load, *args, **kwargs):
+    """``(load(*args, **kwargs), None)``, or ``(None, reason)`` when one of ``paths`` is missing
+    (the :func:`missing_reason` text; ``paths=None`` checks none) or ``load`` finds the data corrupt
+    (``ValueError`` / ``OSError``: ``"<what> unreadable: <file>: <problem>"``), so optional data
+    becomes a "not run" row either way."""
+    why = None if paths is None else missing_reason(paths, what)
+    if why:
+        return None, why
+    try:
+        return load(*args, **kwargs), None
+    except (ValueError, OSError) as e:
+        return None, f"{what} unreadable: {e}"
+
+
+def nds_populations(nbm_file, sweep_file, spaces=("Vanilla", "ResNet")) -> tuple[dict, dict]:
+    """The populations of the NDS notebooks: NAS-Bench-Macro (mean error over its seeds) and the
+    digits sweep's ``spaces``; returns ``(populations, reasons)`` keyed ``nas-bench-macro`` and
+    ``digits-<space>``, a population that is missing or unreadable having a reason instead."""
+    pops, missing = {}, {}
+    nbm, why = load_optional(nbm_file, "NAS-Bench-Macro", load_nas_bench_macro, nbm_file, aggregate="mean")
+    if why:
+        missing["nas-bench-macro"] = why
+    else:
+        pops["nas-bench-macro"] = nbm
+    sweep, why = load_optional(sweep_file, "digits sweep population (run stage sweep_digits)", load_population,
+                               sweep_file)
+    for name in spaces:
+        if why:
+            missing[f"digits-{name}"] = why
+        elif name not in set(sweep["space"]):
+            missing[f"digits-{name}"] = f"space {name} not in {Path(sweep_file).name}"
+        else:
+            pops[f"digits-{name}"] = sweep[sweep["space"] == name]
+    return pops, missing
 
 
 # ----------------------------------------------------------------------------------------------
