@@ -1,10 +1,12 @@
-"""Smoke tests of spdnas.plots: every figure renders, saves as PDF + PNG, deterministically."""
+"""spdnas.plots: every figure renders, saves as PDF + PNG, deterministically; legends and annotations
+stay clear of the data (image checks on the rendered extents)."""
 
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers_plots import assert_annotations_clear, draw
 from matplotlib.figure import Figure
 
 from spdnas import analysis as A
@@ -90,3 +92,55 @@ def test_style_is_a_scoped_context():
     with plots.style():
         assert mpl.rcParams["axes.spines.top"] is False
     assert mpl.rcParams["axes.spines.top"] == before
+
+
+# --------------------------------------------------------------------------------------------
+# image checks: legends and annotations never cover the data
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_legends_and_texts_do_not_cover_data(pop, name):
+    assert_annotations_clear(figures(pop)[name]())
+
+
+def _cell_space_pop():
+    """Four small cell-space variants (as notebook 09 plots them): 8 models each, spread errors."""
+    rng = np.random.default_rng(1)
+    parts = []
+    for name, shift in (("bimap_only", 20), ("full", 30), ("no_bimap", 5), ("no_skip", 25)):
+        params = rng.integers(500, 5000, 8)
+        parts.append(pd.DataFrame({"space": name, "model_id": [f"{name}{i}" for i in range(8)],
+                                   "config": "{}", "params": params, "flops": params * 10,
+                                   "error": shift + rng.uniform(0, 45, 8), "seed": 0, "epochs": 1,
+                                   "dataset": "toy"}))
+    return A.validate_population(pd.concat(parts, ignore_index=True))
+
+
+def test_cell_space_edfs_legend_outside_the_data():
+    """spd_cell_spaces_edfs: the legend (formerly lower right, on the steps and bands) is clear."""
+    fig = plots.plot_edfs(_cell_space_pop(), band=True, n_boot=30)
+    assert_annotations_clear(fig)
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["bimap_only", "full", "no_bimap",
+                                                                           "no_skip"]
+
+
+def test_point_estimate_probabilities_in_a_legend_beside_the_histogram(pop):
+    res = A.point_estimate(pop["error"].to_numpy(), b=10, m=100, trials=300)
+    fig = plots.plot_point_estimate(res)
+    fig.axes[0].set_title("nas-bench-macro")  # as notebook 06 does
+    assert_annotations_clear(fig)
+    ax = fig.axes[0]
+    assert not [t for t in ax.texts if t.get_text().strip()], "no text written onto the histogram"
+    title = ax.get_legend().get_title().get_text()
+    assert f"P(M better) = {res.p_m_better:.3f}" in title and f"M/(B+M) = {res.p_iid:.3f}" in title
+
+
+def test_legend_outside_helper_leaves_the_axes_free():
+    with plots.style():
+        fig = Figure(figsize=(4, 3), layout="constrained")
+        ax = fig.subplots()
+        ax.plot([0, 1], [0, 1], label="a")
+        plots.legend_outside(ax)
+    renderer = draw(fig)
+    assert fig.axes[0].get_legend().get_window_extent(renderer).x0 > ax.get_window_extent(renderer).x1
