@@ -136,6 +136,30 @@ def test_point_estimate_probabilities_in_a_legend_beside_the_histogram(pop):
     assert f"P(M better) = {res.p_m_better:.3f}" in title and f"M/(B+M) = {res.p_iid:.3f}" in title
 
 
+def test_condition_number_figure(tmp_path):
+    """data_conditioning (notebook 01): one EDF per dataset, legend outside the data, not-run title."""
+    rng = np.random.default_rng(0)
+    conds = {"radar_sim (20x20)": 10 ** rng.normal(2.5, 0.5, 300).clip(0),
+             "basicmotions (6x6)": 10 ** rng.normal(1.5, 0.4, 60).clip(0),
+             "hdm05 (93x93)": 10 ** rng.normal(5.9, 0.05, 100)}
+    fig = plots.plot_condition_numbers(conds, not_run=["japanesevowels"])
+    assert_annotations_clear(fig)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == list(conds)
+    assert len(ax.lines) == 3 and ax.get_xlabel() == "log10 condition number"
+    x = np.asarray(ax.lines[2].get_xdata())
+    assert x.min() == pytest.approx(np.log10(conds["hdm05 (93x93)"]).min())
+    assert "not run: japanesevowels" in ax.get_title()
+    pdf, png = plots.save_figure(fig, tmp_path / "cond", dpi=40)
+    assert png.read_bytes().startswith(b"\x89PNG")
+    with pytest.raises(ValueError, match="no condition numbers"):
+        plots.plot_condition_numbers({})
+    with pytest.raises(ValueError, match=">= 1"):
+        plots.plot_condition_numbers({"x": [0.5, 2.0]})
+    with pytest.raises(ValueError, match="finite"):
+        plots.plot_condition_numbers({"x": [float("inf")]})
+
+
 def test_legend_outside_helper_leaves_the_axes_free():
     with plots.style():
         fig = Figure(figsize=(4, 3), layout="constrained")
