@@ -1,11 +1,17 @@
 """spdnas.plots: every figure renders, saves as PDF + PNG, deterministically; legends and annotations
-stay clear of the data (image checks on the rendered extents)."""
+stay clear of the data (image checks on the rendered extents); `dvc plots show` titles its axes."""
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from helpers_plots import assert_annotations_clear, draw
 from matplotlib.figure import Figure
 
@@ -168,3 +174,50 @@ def test_legend_outside_helper_leaves_the_axes_free():
         plots.legend_outside(ax)
     renderer = draw(fig)
     assert fig.axes[0].get_legend().get_window_extent(renderer).x0 > ax.get_window_extent(renderer).x1
+
+
+# --------------------------------------------------------------------------------------------
+# `dvc plots show`: axes titled, legends not truncated
+# --------------------------------------------------------------------------------------------
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_dvc_plot_definitions_title_their_axes():
+    defs = yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
+    assert defs
+    for d in defs:
+        (name, spec), = d.items()
+        for key in ("title", "x_label", "y_label", "template"):
+            assert spec.get(key), f"plot {name!r}: no {key}"
+        assert spec["y_label"] not in ("y", spec["x"]) and spec["x_label"] != "y"
+        tmpl = json.loads((ROOT / ".dvc" / "plots" / f"{spec['template']}.json").read_text())
+        assert tmpl["config"]["legend"]["labelLimit"] == 0, "legend labels must not be truncated"
+        assert tmpl["encoding"]["y"]["title"] == "<DVC_METRIC_Y_LABEL>"
+
+
+def test_dvc_plots_show_renders_axis_titles_and_full_legends(tmp_path):
+    dvc = Path(sys.executable).parent / "dvc"
+    if not dvc.exists():
+        pytest.skip("dvc not installed in this environment")
+    spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"plots": spec["plots"]}))
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    subprocess.run([str(dvc), "init", "--no-scm", "-q"], cwd=tmp_path, env=env, check=True, timeout=120)
+    shutil.copytree(ROOT / ".dvc" / "plots", tmp_path / ".dvc" / "plots", dirs_exist_ok=True)
+    for d in spec["plots"]:
+        for f in next(iter(d.values()))["y"]:
+            (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(ROOT / f, tmp_path / f)
+    out = subprocess.run([str(dvc), "plots", "show", "--json"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rendered = json.loads(out.stdout)["data"]
+    for d in spec["plots"]:
+        (name, want), = d.items()
+        vega = rendered[name][0]["content"]
+        assert vega["encoding"]["y"]["title"] == want["y_label"]
+        assert vega["encoding"]["x"]["title"] == want["x_label"]
+        assert vega["title"]["text"] == want["title"]
+        assert vega["config"]["legend"]["labelLimit"] == 0
