@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.stats
+from helpers_plots import assert_annotations_clear, colour_pixels, drawn_y_range
 from matplotlib.figure import Figure
 
 from spdnas import analysis as A
@@ -301,8 +302,8 @@ def test_search_history_and_alpha_history(tmp_path):
     assert set(a[(a["cell"] == "reduce") & (a["edge"] == "2->3")]["op"]) == set(NORMAL_OPS)
     one = a[(a["epoch"] == 2) & (a["cell"] == "normal") & (a["edge"] == "1->3")]
     assert one["weight"].to_numpy() == pytest.approx(hist[1]["arch_weights"]["normal"][3])
-    assert isinstance(plots.plot_search_curves({"x": h}), Figure)
-    assert isinstance(plots.plot_alpha_evolution(a, title="t"), Figure)
+    assert_annotations_clear(plots.plot_search_curves({"x": h}))
+    assert_annotations_clear(plots.plot_alpha_evolution(a, title="t"))
 
 
 def test_search_history_bad_files(tmp_path):
@@ -431,3 +432,113 @@ def test_figures_and_their_errors():
     with pytest.raises(ValueError):
         plots.plot_search_curves({})
     assert matplotlib.get_backend()  # no backend switch happened in the library
+
+
+# --------------------------------------------------------------------------------------------
+# figures a reader can trust: accuracy bars, edge-weight histograms
+# --------------------------------------------------------------------------------------------
+
+
+def _bar_table(seeds=2):
+    """A Table-2-like frame: one cell not run, bars near 100 % and 0 % with large std."""
+    rows = []
+    for ds, vals in (("radar_sim", [(97.5, 3.54), (50.0, 10.0)]), ("hdm05", [(2.0, 5.0), None])):
+        for m, v in zip(("SPDNet", "SPDNetNAS"), vals):
+            if v is None:
+                rows.append({"dataset": ds, "method": m, "ours_mean": np.nan, "ours_std": np.nan, "seeds": 0,
+                             "status": "not run: left out by exp_train overrides"})
+            else:
+                rows.append({"dataset": ds, "method": m, "ours_mean": v[0], "ours_std": v[1], "seeds": seeds,
+                             "status": "ok"})
+    return pd.DataFrame(rows)
+
+
+def test_accuracy_bars_clip_whiskers_to_0_100():
+    fig = plots.plot_accuracy_bars(_bar_table())
+    lo, hi = drawn_y_range(fig.axes[0])
+    assert hi == pytest.approx(100.0) and lo == pytest.approx(0.0)  # 97.5 + 3.54 and 2 - 5 clipped
+    assert_annotations_clear(fig)
+
+
+def test_accuracy_bars_mark_a_not_run_cell():
+    t = _bar_table()
+    fig = plots.plot_accuracy_bars(t)
+    ax = fig.axes[0]
+    slots = [p for p in ax.patches if p.get_gid() == "not run"]
+    assert len(slots) == 1
+    x = slots[0].get_x() + slots[0].get_width() / 2
+    assert 1.0 < x < 1.5  # hdm05 (tick 1), second method
+    assert not slots[0].get_fill() and slots[0].get_hatch()
+    texts = [tx for tx in ax.texts if tx.get_text() == "not run"]
+    assert len(texts) == 1 and texts[0].get_position()[0] == pytest.approx(x)
+    assert "not run" in [tx.get_text() for tx in ax.get_legend().get_texts()]
+    # a dataset with no finished run at all keeps its slots too
+    t2 = pd.concat([t, pd.DataFrame([{"dataset": "afew", "method": "SPDNet", "ours_mean": np.nan,
+                                      "seeds": 0, "status": "not run: x"}])], ignore_index=True)
+    ax2 = plots.plot_accuracy_bars(t2).axes[0]
+    assert [tk.get_text() for tk in ax2.get_xticklabels()] == ["radar_sim", "hdm05", "afew"]
+    assert len([p for p in ax2.patches if p.get_gid() == "not run"]) == 3
+
+
+def test_accuracy_bars_say_what_the_error_bars_are():
+    labels = lambda fig: [tx.get_text() for tx in fig.axes[0].get_legend().get_texts()]  # noqa: E731
+    assert "mean ± std over 2 seeds" in labels(plots.plot_accuracy_bars(_bar_table(seeds=2)))
+    assert "mean ± std over 5 seeds" in labels(plots.plot_accuracy_bars(_bar_table(seeds=5)))
+    # mixed: the usual N in the legend, the others written on their bars
+    t = _bar_table(seeds=3)
+    t.loc[0, ["seeds", "ours_std"]] = [1, np.nan]
+    fig = plots.plot_accuracy_bars(t)
+    assert "mean ± std over 3 seeds (other n on the bar)" in labels(fig)
+    assert [tx.get_text() for tx in fig.axes[0].texts if tx.get_gid() == "bar label"] == ["n=1"]
+    single = _bar_table(seeds=1)
+    single["ours_std"] = np.nan
+    assert "1 seed each: no std" in labels(plots.plot_accuracy_bars(single))
+    # the real table assembly: 3 seeds each
+    t5 = E.table5(_records(), ["radar_sim", "hdm05"])
+    fig5 = plots.plot_accuracy_bars(t5, group="weighting", paper=False)
+    assert "mean ± std over 3 seeds" in labels(fig5)
+    assert len([p for p in fig5.axes[0].patches if p.get_gid() == "not run"]) == 3  # hdm05 x 3 weightings
+
+
+def test_accuracy_bars_bad_tables():
+    with pytest.raises(ValueError, match="lacks column"):
+        plots.plot_accuracy_bars(_bar_table().drop(columns=["ours_mean"]))
+    bad = _bar_table()
+    bad.loc[0, "ours_mean"] = 120.0
+    with pytest.raises(ValueError, match=r"percentage in \[0, 100\]"):
+        plots.plot_accuracy_bars(bad)
+    with pytest.raises(ValueError, match="DataFrame"):
+        plots.plot_accuracy_bars([1, 2])
+
+
+def test_edge_weight_hist_shows_every_weighting():
+    """Identical softmax and sparsemax weights (1/6 each, as after a short search) must both be seen."""
+    w = {"sparsemax": np.full(30, 1 / 6), "softmax": np.full(30, 1 / 6), "sigmoid": np.linspace(0.45, 0.55, 30)}
+    fig = plots.plot_edge_weight_hist(w)
+    assert len(fig.axes) == 3
+    assert [ax.get_title().split(" ")[0] for ax in fig.axes] == list(w)
+    assert all(ax.get_shared_x_axes().joined(ax, fig.axes[0]) and ax.get_shared_y_axes().joined(ax, fig.axes[0])
+               for ax in fig.axes)
+    for ax, name in zip(fig.axes, w):
+        heights = [p.get_height() for p in ax.patches]
+        assert sum(heights) == pytest.approx(1.0), name
+        colour = ax.patches[0].get_facecolor()
+        assert colour_pixels(fig, colour) > 50, f"{name} is not visible in the rendered figure"
+
+
+def test_edge_weight_hist_bad_inputs():
+    with pytest.raises(ValueError, match="no weights"):
+        plots.plot_edge_weight_hist({})
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        plots.plot_edge_weight_hist({"softmax": [0.5, 1.5]})
+
+
+def test_data_efficiency_whiskers_clipped_and_legend_clear():
+    rows = [{"method": m, "fraction": f, "seed": s, "status": "ok", "params": 1,
+             "test_acc": (1.0 - 0.04 * s) if f == 1.0 else 0.1 * s} for m in ("SPDNet", "SPDNetBN")
+            for f in (0.1, 1.0) for s in (0, 1)]  # 98 ± 2.8 and 5 ± 7.1: both whiskers need clipping
+    fig = plots.plot_data_efficiency(E.data_efficiency_table(pd.DataFrame(rows)))
+    lo, hi = drawn_y_range(fig.axes[0])
+    assert hi == pytest.approx(100.0) and lo == pytest.approx(0.0)
+    assert "mean ± std over 2 seeds" in fig.axes[0].get_ylabel()
+    assert_annotations_clear(fig)

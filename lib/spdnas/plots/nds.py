@@ -1,4 +1,7 @@
-"""Design-space figures of Radosavovic et al. (NDS): error EDFs, complexity EDFs, RSE, KS vs sample size."""
+"""Design-space figures of Radosavovic et al. (NDS): error EDFs, complexity EDFs, RSE, KS vs sample size.
+
+Every legend sits right of its axes (:func:`.style.legend_outside`), never on the data.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .. import analysis as A
-from .style import check_frame, integer_x, log_x, new_figure, palette, step_post, style
+from .style import check_frame, integer_x, legend_outside, log_x, new_figure, palette, step_post, style
 
 
 def _space_edfs(df, by, bins, lo, hi, log_bins, space_col):
@@ -22,7 +25,7 @@ def _space_edfs(df, by, bins, lo, hi, log_bins, space_col):
     return out
 
 
-def _draw_edfs(ax, df, by, bins, lo, hi, log_bins, space_col, band, n_boot, seed):
+def _draw_edfs(ax, df, by, bins, lo, hi, log_bins, space_col, band, n_boot, seed, legend=True):
     data = _space_edfs(df, by, bins, lo, hi, log_bins, space_col)
     cols = palette(len(data))
     for c, (name, (e, w, strata)) in zip(cols, data.items()):
@@ -37,7 +40,8 @@ def _draw_edfs(ax, df, by, bins, lo, hi, log_bins, space_col, band, n_boot, seed
     ax.set_xlabel("error" if by is None else f"error | {by}")
     ax.set_ylabel("cumulative prob.")
     ax.set_ylim(-0.02, 1.02)
-    ax.legend(loc="lower right")
+    if legend:
+        legend_outside(ax)
 
 
 def plot_edfs(df, by: str | None = None, bins: int = 10, lo=None, hi=None, log_bins: bool = False,
@@ -49,7 +53,7 @@ def plot_edfs(df, by: str | None = None, bins: int = 10, lo=None, hi=None, log_b
     """
     check_frame(df, ["error", space_col] + ([by] if by else []))
     with style():
-        fig, (ax,) = new_figure()
+        fig, (ax,) = new_figure(w=5.2)
         _draw_edfs(ax, df, by, bins, lo, hi, log_bins, space_col, band, n_boot, seed)
         if xlim is not None:
             ax.set_xlim(*xlim)
@@ -61,9 +65,9 @@ def plot_edf_comparison(df, bins: int = 10, metrics=("params", "flops"), log_bin
     """Unnormalised vs params- vs flops-normalised error EDFs side by side (NDS Fig. 3)."""
     check_frame(df, ["error", space_col, *metrics])
     with style():
-        fig, axes = new_figure(ncols=1 + len(metrics), w=3.4)
-        for ax, by in zip(axes, (None, *metrics)):
-            _draw_edfs(ax, df, by, bins, None, None, log_bins, space_col, False, 0, 0)
+        fig, axes = new_figure(ncols=1 + len(metrics), w=3.8)
+        for i, (ax, by) in enumerate(zip(axes, (None, *metrics))):  # one legend: right of the last panel
+            _draw_edfs(ax, df, by, bins, None, None, log_bins, space_col, False, 0, 0, legend=i == len(metrics))
             if xlim is not None:
                 ax.set_xlim(*xlim)
     return fig
@@ -75,7 +79,7 @@ def plot_complexity_edfs(df, metrics=("params", "flops"), normalized: bool = Fal
     across spaces at every bin edge, the check that normalisation worked)."""
     check_frame(df, [space_col, *metrics])
     with style():
-        fig, axes = new_figure(ncols=len(metrics), w=3.8)
+        fig, axes = new_figure(ncols=len(metrics), w=4.2)
         for ax, by in zip(axes, metrics):
             if normalized:
                 nd = A.normalize_spaces(df, by=by, bins=bins, log_bins=log_bins, space_col=space_col)
@@ -90,7 +94,7 @@ def plot_complexity_edfs(df, metrics=("params", "flops"), normalized: bool = Fal
                 log_x(ax)
             ax.set_xlabel(by + (" (normalised)" if normalized else ""))
             ax.set_ylabel("cumulative prob.")
-            ax.legend(loc="upper left")
+        legend_outside(axes[-1])
     return fig
 
 
@@ -100,7 +104,7 @@ def plot_error_vs_complexity(df, by: str = "params", space_col: str = "space", m
     check_frame(df, ["error", by, space_col])
     rng = np.random.default_rng(seed)
     with style():
-        fig, (ax,) = new_figure(w=4.6)
+        fig, (ax,) = new_figure(w=5.6)
         groups = list(df.groupby(space_col, sort=True))
         for c, (name, g) in zip(palette(len(groups)), groups):
             if len(g) > max_points:
@@ -111,7 +115,7 @@ def plot_error_vs_complexity(df, by: str = "params", space_col: str = "space", m
             log_x(ax)
         ax.set_xlabel(by)
         ax.set_ylabel("error (%)")
-        leg = ax.legend(loc="upper right", markerscale=2)
+        leg = legend_outside(ax, markerscale=2)
         for h in leg.legend_handles:
             h.set_alpha(1)
     return fig
@@ -130,7 +134,7 @@ def plot_rse(curves, ylabel: str = "min error (%)") -> Figure:
     :class:`RSEResult` and the bootstrap interval for :class:`Band`. x axis: log2 experiment size."""
     curves = _as_dict(curves, "curves")
     with style():
-        fig, (ax,) = new_figure()
+        fig, (ax,) = new_figure(w=4.0 + 1.8 * any(curves))
         for c, (name, r) in zip(palette(len(curves)), curves.items()):
             if isinstance(r, A.RSEResult):
                 x, y, lo, hi = r.k, r.mean, r.lower, r.upper
@@ -145,7 +149,7 @@ def plot_rse(curves, ylabel: str = "min error (%)") -> Figure:
         integer_x(ax)
         ax.set_ylabel(ylabel)
         if any(curves):
-            ax.legend(loc="upper right")
+            legend_outside(ax)
     return fig
 
 
@@ -153,7 +157,7 @@ def plot_ks_sample_size(results, fit_range=None) -> Figure:
     """Mean KS statistic vs sample size (log2), ``+-`` one std, with a dashed ``c/sqrt(k)`` fit."""
     results = _as_dict(results, "results")
     with style():
-        fig, (ax,) = new_figure()
+        fig, (ax,) = new_figure(w=5.8)
         for c, (name, r) in zip(palette(len(results)), results.items()):
             if not isinstance(r, A.SampleSizeResult):
                 raise ValueError(f"result {name!r}: expected SampleSizeResult, got {type(r).__name__}")
@@ -168,22 +172,25 @@ def plot_ks_sample_size(results, fit_range=None) -> Figure:
         ax.set_xlabel("sample size (log2)")
         integer_x(ax)
         ax.set_ylabel("KS statistic (D)")
-        ax.legend(loc="upper right")
+        legend_outside(ax)
     return fig
 
 
 def plot_point_estimate(result, bins: int = 29) -> Figure:
-    """Histogram of ``min error(B) - min error(M)`` over trials (NDS Fig. 2 right)."""
+    """Histogram of ``min error(B) - min error(M)`` over trials (NDS Fig. 2 right).
+
+    The probabilities are the title of the legend, right of the axes (not written on the bars).
+    """
     if not isinstance(result, A.PointEstimateResult):
         raise ValueError(f"expected PointEstimateResult, got {type(result).__name__}")
     with style():
-        fig, (ax,) = new_figure()
-        ax.hist(result.diff, bins=bins, color=palette(1)[0], alpha=0.85)
-        ax.axvline(0, color=palette(4)[3], ls="--", lw=2)
+        fig, (ax,) = new_figure(w=6.0)
+        ax.hist(result.diff, bins=bins, color=palette(1)[0], alpha=0.85, label=f"{result.trials} trials")
+        ax.axvline(0, color=palette(4)[3], ls="--", lw=2, label="equal min error")
         ax.set_xlabel(f"min error(B={result.b}) - min error(M={result.m})")
         ax.set_ylabel("number of trials")
-        ax.text(0.98, 0.95, f"P(M better) = {result.p_m_better:.3f}\nM/(B+M) = {result.p_iid:.3f}",
-                transform=ax.transAxes, ha="right", va="top")
+        legend_outside(ax, title=f"P(M better) = {result.p_m_better:.3f}\nM/(B+M) = {result.p_iid:.3f}",
+                       alignment="left")
     return fig
 
 

@@ -15,7 +15,8 @@ from matplotlib.figure import Figure
 
 from ..core.io import atomic_write_bytes
 
-__all__ = ["style", "palette", "new_figure", "check_frame", "log_x", "integer_x", "step_post", "save_figure"]
+__all__ = ["style", "palette", "new_figure", "check_frame", "log_x", "integer_x", "step_post", "legend_outside",
+           "save_figure"]
 
 _RC = {
     "axes.spines.top": False,
@@ -68,6 +69,17 @@ def integer_x(ax):
 
 def step_post(ax, x, y, **kw):
     ax.step(x, y, where="post", **kw)
+
+
+def legend_outside(ax, handles=None, labels=None, **kw):
+    """The legend of ``ax`` right of the axes, top-aligned, so that it never covers data.
+
+    The figure's constrained layout makes room for it (the axes shrink); ``handles``/``labels``
+    and ``kw`` go to :meth:`~matplotlib.axes.Axes.legend`. Returns the legend.
+    """
+    kw = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0, **kw}
+    args = () if handles is None else ((handles,) if labels is None else (handles, labels))
+    return ax.legend(*args, **kw)
 
 
 def save_figure(fig: Figure, path_stem: str | os.PathLike, dpi: int = 150,
