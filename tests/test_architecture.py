@@ -208,3 +208,32 @@ def test_touching_a_plot_or_table_module_leaves_exp_stages_clean(tmp_path):
     after = changed_deps(status())
     for name in EXP_STAGES:
         assert "lib/spdnas/experiments/stages.py" in after[name], (name, after[name])
+
+
+def _notebook_imports(path: Path, graph) -> set:
+    mods = set()
+    for cell in json.loads(path.read_text())["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        for node in ast.walk(ast.parse("".join(cell["source"]))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("spdnas"):
+                mods.add(node.module)
+                mods |= {f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in graph.modules}
+            elif isinstance(node, ast.Import):
+                mods |= {a.name for a in node.names if a.name.startswith("spdnas")}
+    return mods
+
+
+def test_notebook_stages_depend_on_every_module_their_notebook_imports(graph):
+    import re
+
+    for name, st in _stages().items():
+        m = re.search(r"pipeline notebook (\S+)", st["cmd"])
+        if not m:
+            continue
+        need = set()
+        for mod in _notebook_imports(ROOT / "notebooks" / f"{m.group(1)}.ipynb", graph):
+            need |= {mod} | graph.find_upstream_modules(mod)
+        deps = [d for d in st["deps"] if d.startswith("lib/")]
+        missing = sorted(x for x in need if x.startswith("spdnas.") and not _covered(_file(x), deps))
+        assert not missing, f"{name}: modules its notebook imports but not in its deps: {missing}"
