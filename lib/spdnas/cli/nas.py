@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.io import read_config, write_json
-from ..data import load_dataset
+from ..data import load_dataset, read_npz
 from ..nas import load_genotype, sample_genotype, save_genotype, search, train_genotype
 from ..nas.euclidean import search_euclidean, train_euclidean_genotype
 from ..plots import draw_genotype, save_figure
@@ -45,11 +45,8 @@ def _load_data(cfg: dict):
         p = Path(cfg["data"])
         if not p.is_file():
             raise FileNotFoundError(f"data file not found: {p}")
-        try:
-            with np.load(p) as z:
-                return z["X"], z["y"]
-        except Exception as e:
-            raise ValueError(f"data file {p} is corrupt or lacks X/y arrays: {e}") from None
+        arrays = read_npz(p, ("X", "y"))
+        return arrays["X"], arrays["y"]
     if "dataset" not in cfg:
         raise ValueError("config needs a 'dataset' (spdnas.data name + options) or a 'data' (.npz) entry")
     spec = dict(cfg["dataset"]) if isinstance(cfg["dataset"], dict) else {"name": cfg["dataset"]}
