@@ -14,6 +14,7 @@ import sys
 from ..core.errors import guarded
 from .data import main as data_main
 from .experiments import main as experiments_main
+from .lab import main as lab_main
 from .nas import main as nas_main
 from .sweep import spaces_main, sweep_main
 from .workbench import pipeline_main, report_main
@@ -28,6 +29,7 @@ COMMANDS = {
     "spaces": ("list registered design spaces and their sizes", spaces_main),
     "pipeline": ("params.yaml profiles, stage parameters, stage notebooks (papermill)", pipeline_main),
     "report": ("the external-data manifest that DVC stages depend on", report_main),
+    "lab": ("JupyterLab on 127.0.0.1 with a private token (what `make lab` runs)", lab_main),
 }
 
 
