@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from spdnas.spaces import DesignSpace, get_space
 
-from .datasets import get_dataset, import_plugins
+from .datasets import check_dataset, get_dataset, import_plugins
 from .store import ResultStore
 from .trainer import normalize_recipe, train_eval
 
@@ -146,7 +146,7 @@ def run_sweep(space, dataset: str, n: int, seed: int = 0, recipe: dict | None = 
         dataset: registered dataset name (see :mod:`spdnas.sweep.datasets`).
         n, seed: population size and sweep seed (model i uses ``derive_seed(seed, i)``).
         recipe: training recipe (see :func:`spdnas.sweep.trainer.normalize_recipe`).
-        store: JSONL path; a Parquet copy is written next to it (``.parquet``).
+        store: JSONL path in an existing folder; a Parquet copy is written next to it (``.parquet``).
         executor: "inline", "process", "dask" or a scheduler address "tcp://host:port".
         progress: tqdm bar over models (with ETA).
         workers: processes for "process"/"dask" (default 2).
@@ -178,8 +178,11 @@ def run_sweep(space, dataset: str, n: int, seed: int = 0, recipe: dict | None = 
     if not isinstance(executor, str) or not (executor in EXECUTORS or executor.startswith("tcp://")):
         raise ValueError(f"executor must be one of {EXECUTORS} or 'tcp://host:port', got {executor!r}")
     r = normalize_recipe(recipe)
+    check_dataset(dataset)
     sid = sweep_id(space_obj.name, dataset, seed, r, data_seed, dataset_kwargs)
     st = store if isinstance(store, ResultStore) else ResultStore(store)
+    if not st.path.parent.is_dir():  # checked before the lock file is created
+        raise FileNotFoundError(f"store folder not found: {st.path.parent} (create it or choose another store)")
 
     with st.lock():
         existing = [x for x in st.load(repair=True) if x.get("sweep") == sid]
