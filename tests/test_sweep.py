@@ -310,6 +310,27 @@ def test_lock_file_kept_with_records_and_removed_without(tmp_path):
                 pass
 
 
+class BadBuildSpace(AnyNetSpace):
+    """Every build raises a bad-input error and leaves one line in ``log`` per attempt."""
+
+    def __init__(self, log):
+        super().__init__("bad_build_p", "res_basic", [1], [4])
+        self.log = str(log)
+
+    def build(self, config, dataset_info):
+        with open(self.log, "a") as fh:
+            fh.write("attempt\n")
+        raise ValueError("config cannot be built")
+
+
+def test_process_executor_does_not_retry_bad_inputs(tmp_path):
+    log = tmp_path / "attempts.txt"
+    with pytest.raises(RuntimeError, match=r"2 of 2 models failed \(model 0: ValueError: config cannot be built"):
+        run_sweep(BadBuildSpace(log), "digits", 2, recipe=RECIPE, store=tmp_path / "p.jsonl",
+                  executor="process", workers=2, retries=2, progress=False)
+    assert log.read_text().count("attempt") == 2  # once per model, not 1 + retries
+
+
 def test_process_executor_sweep(tmp_path):
     recs = run_sweep(TINY, "digits", 3, seed=1, recipe=RECIPE, store=tmp_path / "p.jsonl",
                      executor="process", workers=2, progress=False)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from ..core.io import read_config
 from ..spaces import get_space, list_spaces
-from ..sweep import import_plugins, run_sweep
+from ..sweep import has_dashboard, import_plugins, run_sweep
 
-__all__ = ["sweep_main", "spaces_main"]
+__all__ = ["sweep_main", "spaces_main", "print_dashboard_link"]
 
 
 def _kv(text: str):
@@ -40,6 +40,19 @@ def _load_recipe(text: str | None) -> dict:
     return obj
 
 
+def print_dashboard_link(client) -> None:
+    """Print the URL of the Dask dashboard of ``client``'s scheduler (``--dashboard``)."""
+    try:
+        link = client.dashboard_link
+    except (KeyError, AttributeError):
+        link = None
+    if not link:
+        print("Dask dashboard: none (this scheduler serves no dashboard)", flush=True)
+        return
+    note = "" if has_dashboard() else " (bokeh is not installed, so the page only says that; pip install bokeh)"
+    print(f"Dask dashboard: {link}{note}", flush=True)
+
+
 def _sweep_command(p: argparse.ArgumentParser):
     p.add_argument("--space", required=True, help="design space name (see `spaces`)")
     p.add_argument("--dataset", default="digits", help="registered dataset (default: digits)")
@@ -61,7 +74,9 @@ def _sweep_command(p: argparse.ArgumentParser):
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="module to import that registers spaces/datasets (repeatable)")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--dashboard", action="store_true", help="Dask dashboard on 127.0.0.1")
+    p.add_argument("--dashboard", action="store_true",
+                   help="serve the Dask dashboard of the embedded cluster on 127.0.0.1 (its URL is printed); "
+                        "without it no HTTP server listens")
 
     def run(a):
         recipe = _load_recipe(a.recipe)
@@ -69,11 +84,15 @@ def _sweep_command(p: argparse.ArgumentParser):
             if getattr(a, k) is not None:
                 recipe[k] = getattr(a, k)
         executor = a.scheduler or a.executor
+        if a.dashboard and executor in ("inline", "process"):
+            raise ValueError(f"--dashboard is the Dask dashboard: use it with --executor dask or --scheduler, "
+                             f"not --executor {executor}")
         recs = run_sweep(a.space, a.dataset, a.n, a.seed, recipe, a.store, executor,
                          progress=not a.no_progress, workers=a.workers,
                          threads_per_worker=a.threads_per_worker, retries=a.retries,
                          data_seed=a.data_seed, dataset_kwargs=dict(a.dataset_arg),
-                         plugins=a.plugin, dashboard=a.dashboard)
+                         plugins=a.plugin, dashboard=a.dashboard,
+                         on_client=print_dashboard_link if a.dashboard else None)
         errs = [r["error"] for r in recs]
         print(f"{len(recs)} models in {a.store}: error min {min(errs):.2f}% "
               f"median {sorted(errs)[len(errs) // 2]:.2f}% max {max(errs):.2f}%")
