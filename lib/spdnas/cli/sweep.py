@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 from ..core.io import read_config
-from ..spaces import get_space, list_spaces
+from ..spaces import get_space, in_billions, list_spaces
 from ..sweep import has_dashboard, import_plugins, run_sweep
 
-__all__ = ["sweep_main", "spaces_main", "print_dashboard_link"]
+__all__ = ["sweep_main", "spaces_main", "space_table", "print_dashboard_link", "SPACES_NOTE"]
 
 
 def _kv(text: str):
@@ -101,15 +101,43 @@ def _sweep_command(p: argparse.ArgumentParser):
     return run
 
 
+SPACES_NOTE = """\
+configurations: distinct models the space samples (NAS cell spaces: normal cell x reduction cell x
+  width x depth; SPD cell spaces likewise).
+cells: the possible cells of one type of a NAS cell space (normal = reduction), in billions as in
+  NDS Table 2; SPDNetNAS spaces count their normal and their reduction cells."""
+
+
+def _cells(counts: dict) -> str:
+    parts = []
+    for label, n in counts.items():
+        if label == "configurations":
+            continue
+        if label == "cells of one type":
+            parts.append(f"{in_billions(n):,} billion" if n >= 10 ** 9 else f"{n:,}")
+        else:
+            parts.append(f"{n:,} {label.replace(' cells', '')}")
+    return ", ".join(parts) or "-"
+
+
+def space_table(names) -> str:
+    """The table ``spdnas spaces`` prints: space, configurations, cells (see :data:`SPACES_NOTE`)."""
+    rows = [("space", "configurations", "cells")]
+    for name in names:
+        counts = get_space(name).counts()
+        rows.append((name, f"{counts['configurations']:,}", _cells(counts)))
+    widths = [max(len(r[i]) for r in rows) for i in range(2)]
+    lines = [f"{r[0]:{widths[0]}s}  {r[1]:>{widths[1]}s}  {r[2]}".rstrip() for r in rows]
+    return "\n".join(lines[:1] + ["-" * len(max(lines, key=len))] + lines[1:] + ["", SPACES_NOTE])
+
+
 def _spaces_command(p: argparse.ArgumentParser):
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="module to import that registers spaces (repeatable)")
 
     def run(a):
         import_plugins(a.plugin)
-        names = list_spaces()
-        width = max(len(n) for n in names)
-        for name in names:
-            print(f"{name:{width}s}  {get_space(name).size():,}")
+        print(space_table(list_spaces()))
         return 0
 
     return run
@@ -123,7 +151,8 @@ def sweep_main(argv=None) -> int:
 
 
 def spaces_main(argv=None) -> int:
-    """``spdnas spaces``: list registered design spaces and their sizes."""
-    ap = argparse.ArgumentParser(prog="spdnas spaces", description=spaces_main.__doc__.split(": ", 1)[1])
+    """``spdnas spaces``: the registered design spaces and what they count (configurations, cells)."""
+    ap = argparse.ArgumentParser(prog="spdnas spaces", description=spaces_main.__doc__.split(": ", 1)[1],
+                                 epilog=SPACES_NOTE, formatter_class=argparse.RawDescriptionHelpFormatter)
     run = _spaces_command(ap)
     return run(ap.parse_args(argv))
