@@ -1,5 +1,5 @@
 """The `spdnas` command line: every entry point listed, help that names the config keys each command
-reads (generated from the defaults tables), the labelled `spaces` table."""
+reads (generated from the defaults tables), the labelled `spaces` table, one-line errors."""
 
 import re
 from pathlib import Path
@@ -92,3 +92,25 @@ def test_spaces_table_says_what_each_number_counts(capsys):
     assert f"({' / '.join(billions)} billion possible cells of one type" in readme
     sizes = [rows[n].split()[1] for n in ("vanilla", "resnet", "resnext_a", "resnext_b")]
     assert f"{' / '.join(sizes)} configurations" in readme
+
+
+def _one_error_line(capsys, argv, prog, match):
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert err.count("\n") == 1 and err.startswith(f"spdnas {prog}: error: ") and "Traceback" not in err, err
+    assert re.search(match, err), err
+
+
+def test_pipeline_and_report_errors_are_one_line(capsys, tmp_path):
+    _one_error_line(capsys, ["pipeline", "params", "nosuch"], "pipeline", "no section 'nosuch'")
+    _one_error_line(capsys, ["pipeline", "set-profile", "huge"], "pipeline", "unknown profile 'huge'")
+    _one_error_line(capsys, ["pipeline", "notebook", "06_point_estimates", "--section", "point_estimates",
+                             "--set", "n_boot"], "pipeline", "--set expects KEY=JSON")
+    _one_error_line(capsys, ["pipeline", "notebook", "06_point_estimates", "--section", "point_estimates",
+                             "--set", "n_boot=abc"], "pipeline", "the value is not JSON")
+    _one_error_line(capsys, ["pipeline", "notebook", "nosuch", "--section", "point_estimates"], "pipeline",
+                    "notebook not found")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    _one_error_line(capsys, ["report", "manifest", "--out", str(blocker / "m.json")], "report", "file")
