@@ -48,11 +48,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_sweep.py --space spdnet --dataset radar_sim --dataset-arg n_per_class=200 -n 12 --epochs 10 --lr 0.05
 
 lab: $(STAMP)
-	@token=$$($(PY) -c "import secrets; print(secrets.token_hex(24))"); \
-	echo "JupyterLab on http://127.0.0.1:8888/lab?token=$$token"; \
-	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=8888 --no-browser \
-	  --IdentityProvider.token=$$token --ServerApp.root_dir=$(CURDIR) \
-	  $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+	$(PY) -m spdnas lab --root $(CURDIR)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -104,6 +104,53 @@ def test_hdm05_trajectories(tmp_path):
         load_hdm05(tmp_path, source="trajectories")
 
 
+def _no_pickle_hint(exc_info):
+    msg = str(exc_info.value)
+    assert "allow_pickle" not in msg and "\n" not in msg, msg
+    return msg
+
+
+@pytest.mark.parametrize("content", [b"garbage, not numpy\n", b"\x80\x04K\x01.", b"PK\x03\x04trunc"])
+def test_garbage_trajectories_npz_names_the_file_never_allow_pickle(tmp_path, content):
+    """numpy's own message for a non-NumPy (or pickle) file suggests allow_pickle=True."""
+    (tmp_path / "trajectories.npz").write_bytes(content)
+    with pytest.raises(ValueError) as e:
+        load_hdm05(tmp_path, source="trajectories")
+    assert str(tmp_path / "trajectories.npz") in _no_pickle_hint(e)
+
+
+def test_object_arrays_and_pickled_npy_are_refused_by_name(tmp_path):
+    rng = np.random.default_rng(3)
+    _write_traj(tmp_path, rng)
+    arrays = dict(np.load(tmp_path / "trajectories.npz"))
+    arrays["action"] = np.array([{"evil": 1}] * len(arrays["action"]), dtype=object)
+    np.savez(tmp_path / "trajectories.npz", **arrays)
+    with pytest.raises(ValueError, match=r"trajectories.npz: array 'action' holds pickled Python objects") as e:
+        load_hdm05(tmp_path, source="trajectories")
+    _no_pickle_hint(e)
+    names = _write_hdm05(tmp_path / "rel", rng)
+    np.save(tmp_path / "rel" / "spd" / names[0], np.array([object()], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match=names[0] + ": not a plain .npy array file") as e:
+        load_hdm05(tmp_path / "rel")
+    _no_pickle_hint(e)
+
+
+def test_garbage_prepared_and_nas_data_files(tmp_path):
+    from spdnas.cli.nas import main as nas_main
+    from spdnas.data import load_prepared
+
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not an archive")
+    with pytest.raises(ValueError, match="corrupt prepared dataset") as e:
+        load_prepared(bad)
+    assert str(bad) in _no_pickle_hint(e)
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(f"data: {bad}\n")
+    with pytest.raises(ValueError) as e:
+        nas_main(["search", "--config", str(cfg), "--out", str(tmp_path / "o")])
+    assert str(bad) in _no_pickle_hint(e)
+
+
 def test_hdm05_real_subset(shared_data):
     ds = load_dataset("hdm05", cache=False)
     assert len(ds) == 287 and len(ds.classes) == 11 and ds.X.shape[1:] == (93, 93)

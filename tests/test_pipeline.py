@@ -1,8 +1,10 @@
 """params.yaml profiles, dvc.yaml consistency and the pipeline helpers."""
 
 import shutil
+import subprocess
 from pathlib import Path
 
+import nbformat
 import pytest
 import yaml
 
@@ -67,3 +69,53 @@ def test_profile_selection_and_errors(tmp_path, monkeypatch):
         pipeline.read_params(tmp_path)
     with pytest.raises(FileNotFoundError):
         pipeline.read_params(tmp_path / "missing")
+
+
+def test_dvc_plots_output_is_ignored_by_git():
+    if shutil.which("git") is None:
+        pytest.skip("git not installed")
+    proc = subprocess.run(["git", "check-ignore", "-q", "dvc_plots/index.html"], cwd=ROOT)
+    assert proc.returncode == 0, "dvc_plots/ (written by `dvc plots show`) is not in .gitignore"
+
+
+def _notebook(path: Path, *cells: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]})]
+    nb.cells += [nbformat.v4.new_code_cell(c) for c in cells]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def test_notebook_kernels_are_encrypted_and_do_not_warn(tmp_path, capfd):
+    nb = _notebook(tmp_path / "nb" / "ok.ipynb", "print(x * 2)")
+    out = pipeline.run_notebook(nb, tmp_path / "out" / "ok.ipynb", {"x": 21}, cwd=tmp_path, progress=False)
+    err = capfd.readouterr().err
+    assert "without encryption" not in err, err
+    cells = nbformat.read(out, as_version=4).cells
+    assert cells[-1].outputs[0]["text"] == "42\n"  # the outputs are those of a plain run
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["ok.ipynb"]
+
+
+def test_failing_notebook_is_one_error_line(tmp_path, monkeypatch, capfd):
+    from spdnas.cli import main
+
+    (tmp_path / "params.yaml").write_text("profile: smoke\nfail:\n  x: 1\n  smoke: {}\n  default: {}\n  paper: {}\n")
+    _notebook(tmp_path / "notebooks" / "fail.ipynb", "y = x + 1", "1 / (y - 2)")
+    monkeypatch.setenv("SPDNAS_ROOT", str(tmp_path))
+    monkeypatch.delenv(pipeline.PROFILE_ENV, raising=False)
+    out = tmp_path / "runs" / "fail.ipynb"
+    rc = main(["pipeline", "notebook", "fail", "--out", str(out)])
+    err = capfd.readouterr().err
+    # what is not the progress bar or the kernel's own log
+    mine = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith(("[IPKernelApp]", "Executing:"))]
+    assert rc == 2 and len(mine) == 1, err
+    assert mine[0].startswith("spdnas pipeline: error: fail.ipynb: cell In [")
+    assert "raised ZeroDivisionError: division by zero" in mine[0] and "Traceback" not in err
+    failed = out.with_name("fail.failed.ipynb")
+    assert str(failed) in mine[0] and failed.is_file() and not out.exists()
+    tb = "".join("".join(o.get("traceback", [])) for c in nbformat.read(failed, as_version=4).cells
+                 for o in c.get("outputs", []))
+    assert "ZeroDivisionError" in tb

@@ -111,7 +111,7 @@ def test_a_failing_notebook_stage_keeps_the_previous_outputs(tmp_path, capsys):
     (proj / "metrics" / "zz_stage.json").write_text('{"value": "committed"}\n')
     (proj / "tables" / "zz_stage.csv").write_text("value\ncommitted\n")
     out = proj / "runs" / "notebooks" / "zz_stage.ipynb"
-    with pytest.raises(ValueError, match="failed in cell .*RuntimeError: boom in the last cell"):
+    with pytest.raises(pipeline.NotebookFailed, match=r"cell In \[\d+\] raised RuntimeError: boom in the last cell"):
         pipeline.run_stage_notebook(proj / "notebooks" / "zz_stage.ipynb", out, {"fail": True, "value": 2}, proj,
                                     progress=False)
     assert (proj / "metrics" / "zz_stage.json").read_text() == '{"value": "committed"}\n'
@@ -140,7 +140,7 @@ def test_the_cli_reports_a_failing_notebook_in_one_line(tmp_path, capsys, monkey
     lines = [line for line in err.replace("\r", "\n").splitlines()
              if line.strip() and not line.startswith("Executing:")]  # papermill's progress bar
     assert "Traceback" not in err and len(lines) == 1, err
-    assert lines[0].startswith("spdnas pipeline: error: zz_stage.ipynb failed in cell 2: RuntimeError: boom")
+    assert lines[0].startswith("spdnas pipeline: error: zz_stage.ipynb: cell In [") and "raised RuntimeError: boom" in lines[0]
 
 
 def test_committed_outputs_persist_while_their_stage_runs():

@@ -1,7 +1,9 @@
 """Sweeps: recipe/trainer, JSONL store crash safety, inline/process sweeps, resume, CLI."""
 
 import json
+import uuid
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -247,6 +249,86 @@ def test_run_sweep_bad_inputs(tmp_path, tiny_registered):
         run_sweep("tiny_sweep", "digits", 1, recipe={"epoch": 1}, store=tmp_path / "y.jsonl")
     with pytest.raises(ValueError, match="plugin"):
         run_sweep("tiny_sweep", "digits", 1, plugins=["no_such_module_xyz"], **kw)
+
+
+def test_store_folder_must_exist_and_nothing_is_created(tmp_path, tiny_registered, capsys):
+    from spdnas.cli import main
+
+    missing = tmp_path / "no" / "such"
+    with pytest.raises(FileNotFoundError, match=f"store folder not found: {missing}"):
+        run_sweep("tiny_sweep", "digits", 1, recipe=RECIPE, store=missing / "s.jsonl", progress=False)
+    assert not (tmp_path / "no").exists()
+    rc = main(["sweep", "--space", "tiny_sweep", "-n", "1", "--store", str(missing / "s.jsonl"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err == f"spdnas sweep: error: store folder not found: {missing} " \
+        "(create it or choose another store)\n"
+    assert not (tmp_path / "no").exists()
+    with pytest.raises(FileNotFoundError, match="store folder not found"):
+        with ResultStore(missing / "s.jsonl").lock():
+            pass
+
+
+@pytest.mark.parametrize("call", [
+    lambda store: run_sweep("tiny_sweep", "nope", 1, recipe=RECIPE, store=store, progress=False),
+    lambda store: run_sweep("nope", "digits", 1, recipe=RECIPE, store=store, progress=False),
+    lambda store: run_sweep("tiny_sweep", "digits", 1, recipe={"epoch": 1}, store=store, progress=False),
+    lambda store: run_sweep("tiny_sweep", "digits", 1, recipe=RECIPE, store=store, executor="threads"),
+    lambda store: run_sweep("tiny_sweep", "digits", 1, recipe=RECIPE, store=store, progress=False,
+                            dataset_kwargs={"nonsense": 1}),
+])
+def test_failed_sweep_leaves_no_lock_file(tmp_path, tiny_registered, call):
+    store = tmp_path / "v.jsonl"
+    with pytest.raises(ValueError):
+        call(store)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_failed_sweep_at_filesystem_root_creates_nothing_there(tiny_registered):
+    store = Path("/") / f"spdnas-test-{uuid.uuid4().hex}.jsonl"
+    made = [store, store.with_name(store.name + ".lock")]
+    try:
+        with pytest.raises(ValueError, match="unknown dataset"):
+            run_sweep("tiny_sweep", "nope", 1, recipe=RECIPE, store=store, progress=False)
+        assert not [p for p in made if p.exists()]
+    finally:
+        for p in made:  # (only if the check above failed)
+            if p.exists():
+                p.unlink()
+
+
+def test_lock_file_kept_with_records_and_removed_without(tmp_path):
+    st = ResultStore(tmp_path / "s.jsonl")
+    with st.lock():
+        assert st.lock_path.exists()
+    assert not st.lock_path.exists()  # nothing stored
+    with st.lock():
+        st.append(_record(0))
+    assert st.lock_path.exists()
+    with st.lock():  # the kept file still locks
+        with pytest.raises(ValueError, match="another process"):
+            with ResultStore(st.path).lock():
+                pass
+
+
+class BadBuildSpace(AnyNetSpace):
+    """Every build raises a bad-input error and leaves one line in ``log`` per attempt."""
+
+    def __init__(self, log):
+        super().__init__("bad_build_p", "res_basic", [1], [4])
+        self.log = str(log)
+
+    def build(self, config, dataset_info):
+        with open(self.log, "a") as fh:
+            fh.write("attempt\n")
+        raise ValueError("config cannot be built")
+
+
+def test_process_executor_does_not_retry_bad_inputs(tmp_path):
+    log = tmp_path / "attempts.txt"
+    with pytest.raises(RuntimeError, match=r"2 of 2 models failed \(model 0: ValueError: config cannot be built"):
+        run_sweep(BadBuildSpace(log), "digits", 2, recipe=RECIPE, store=tmp_path / "p.jsonl",
+                  executor="process", workers=2, retries=2, progress=False)
+    assert log.read_text().count("attempt") == 2  # once per model, not 1 + retries
 
 
 def test_process_executor_sweep(tmp_path):

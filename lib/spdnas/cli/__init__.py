@@ -2,7 +2,8 @@
 
 Every command is a row of :data:`COMMANDS` (name -> (one-line help, ``main(argv) -> int``)); the
 command's own ``--help`` lists its options. A bad input (``ValueError``, ``FileNotFoundError``)
-ends as one line ``spdnas <command>: error: …`` on stderr and exit status 2. To add a command,
+ends as one line ``spdnas <command>: error: …`` on stderr and exit status 2 (so does a run that failed
+for a reason its message explains, :class:`spdnas.core.errors.ReportedError`). To add a command,
 write its ``main`` in a module of this package and add a row here.
 """
 
@@ -14,29 +15,39 @@ import sys
 from ..core.errors import guarded
 from .data import main as data_main
 from .experiments import main as experiments_main
+from .lab import main as lab_main
 from .nas import main as nas_main
 from .sweep import spaces_main, sweep_main
 from .workbench import pipeline_main, report_main
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+__all__ = ["COMMANDS", "build_parser", "command_table", "main"]
 
 COMMANDS = {
     "data": ("list, prepare and summarise the SPD datasets (spdnas.data)", data_main),
     "nas": ("SPDNetNAS search / train / random / euclidean from a config file", nas_main),
     "experiments": ("the SPDNetNAS compute stages: search, train, data-efficiency, cell-spaces", experiments_main),
     "sweep": ("sample, train and evaluate a population of a design space", sweep_main),
-    "spaces": ("list registered design spaces and their sizes", spaces_main),
+    "spaces": ("table of the registered design spaces: configurations and cells each counts", spaces_main),
     "pipeline": ("params.yaml profiles, stage parameters, stage notebooks (papermill)", pipeline_main),
     "report": ("the external-data manifest that DVC stages depend on", report_main),
+    "lab": ("JupyterLab on 127.0.0.1 with a private token (what `make lab` runs)", lab_main),
 }
 
 
+def command_table() -> str:
+    """One line per command: its name and help (``spdnas --help`` lists them all)."""
+    width = max(len(n) for n in COMMANDS) + 2
+    return "\n".join(f"  {name:{width}s}{help_text}" for name, (help_text, _) in COMMANDS.items())
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """Top-level parser: one sub-command per row of :data:`COMMANDS` (their options are their own)."""
-    parser = argparse.ArgumentParser(prog="spdnas", description="Command line of the spdnas workbench (every command; `spdnas <command> --help` for its options).")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
-    for name, (help_text, _) in COMMANDS.items():
-        sub.add_parser(name, help=help_text, add_help=False)
+    """Top-level parser: a command of :data:`COMMANDS` and its own options (parsed by the command)."""
+    parser = argparse.ArgumentParser(
+        prog="spdnas", usage="spdnas [-h] command [options]", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Command line of the spdnas workbench.",
+        epilog=f"commands:\n{command_table()}\n\n`spdnas <command> --help` lists the command's options "
+               "(and the config keys it reads).")
+    parser.add_argument("command", choices=list(COMMANDS), metavar="command", help="one of the commands below")
     return parser
 
 

@@ -1,30 +1,66 @@
-"""``spdnas experiments <stage>``: run one compute stage on its params.yaml section."""
+"""``spdnas experiments <stage>``: run one compute stage on its params.yaml section.
+
+``spdnas experiments <stage> --help`` names the stage's params.yaml section and its keys (generated
+from ``spdnas.experiments.STAGE_DEFAULTS``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import textwrap
 import time
 
 from ..core.io import read_config
-from ..core.params import shared_data_root, stage_params
-from ..experiments.config import SECTIONS
+from ..core.params import PROFILES, shared_data_root, stage_params
+from ..experiments.config import SECTIONS, STAGE_DEFAULTS
 from ..experiments.stages import run_cell_spaces_stage, run_data_efficiency_stage, run_search_stage, run_train_stage
 
-__all__ = ["main"]
+__all__ = ["STAGES", "stage_help", "main"]
+
+# command -> (stage kind, help)
+STAGES = {
+    "search": ("search", "SPDNetNAS searches (sparsemax on every dataset, softmax/sigmoid ablations)"),
+    "train": ("train", "train every method on every dataset from the searched genotypes (--search)"),
+    "data-efficiency": ("data_efficiency", "accuracy against the training-set fraction (--search)"),
+    "cell-spaces": ("cell_spaces", "populations of random SPD cells from restricted op sets"),
+}
+
+
+def stage_help(command: str) -> str:
+    """The ``--help`` epilog of ``spdnas experiments <command>``: its params.yaml section and keys."""
+    kind = STAGES[command][0]
+    section = SECTIONS[kind]
+    keys = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(STAGE_DEFAULTS[kind].items()))
+    text = (f"Reads the params.yaml section '{section}' (values shared by all profiles, then the "
+            f"{'/'.join(PROFILES)} block of the active profile; `spdnas pipeline params {section}` prints the "
+            f"values in force), or the mapping of --config FILE instead. Keys (key=default when the "
+            f"section leaves it out): {keys}.")
+    return textwrap.fill(text, 100, break_on_hyphens=False)
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="spdnas experiments", description=__doc__.splitlines()[0].split(": ", 1)[1],
+                                 epilog="`spdnas experiments <stage> --help` lists the params.yaml keys it reads.")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="stage")
+    for name, (kind, help_text) in STAGES.items():
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=stage_help(name),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("--out", required=True, help="output folder")
+        if kind in ("train", "data_efficiency"):
+            p.add_argument("--search", default=None, help="search stage folder (output of `experiments search`; "
+                                                          "required)")
+        p.add_argument("--section", default=None, help=f"params.yaml section (default {SECTIONS[kind]})")
+        p.add_argument("--profile", default=None, help="profile (default: $SPDNAS_PROFILE or params.yaml)")
+        p.add_argument("--config", default=None, help="JSON/YAML file with the stage config instead of params.yaml")
+        p.add_argument("--data", default=None, help="shared data folder (default: params.yaml / $SPDNAS_DATA)")
+        p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return ap
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="spdnas experiments", description=__doc__.splitlines()[0])
-    ap.add_argument("command", choices=["search", "train", "data-efficiency", "cell-spaces"])
-    ap.add_argument("--out", required=True, help="output folder")
-    ap.add_argument("--search", default=None, help="search stage folder (train, data-efficiency)")
-    ap.add_argument("--section", default=None, help="params.yaml section (default exp_<command>)")
-    ap.add_argument("--profile", default=None, help="profile (default: $SPDNAS_PROFILE or params.yaml)")
-    ap.add_argument("--config", default=None, help="JSON/YAML file with the stage config instead of params.yaml")
-    ap.add_argument("--data", default=None, help="shared data folder (default: params.yaml / $SPDNAS_DATA)")
-    ap.add_argument("--no-progress", action="store_true")
-    a = ap.parse_args(argv)
-    kind = a.command.replace("-", "_")
+    a = _parser().parse_args(argv)
+    kind = STAGES[a.command][0]
     if a.config:
         params = read_config(a.config)
     else:

@@ -21,10 +21,10 @@ __all__ = ["pipeline_main", "report_main"]
 
 def pipeline_main(argv=None) -> int:
     """``spdnas pipeline``: set the profile, print a stage's parameters, run a stage notebook."""
-    ap = argparse.ArgumentParser(prog="spdnas pipeline", description="pipeline parameters")
+    ap = argparse.ArgumentParser(prog="spdnas pipeline", description="pipeline parameters and stage notebooks")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("set-profile", help="set params.yaml's profile")
-    p.add_argument("profile", choices=PROFILES)
+    p = sub.add_parser("set-profile", help=f"set params.yaml's profile ({', '.join(PROFILES)})")
+    p.add_argument("profile", metavar="{" + ",".join(PROFILES) + "}")
     p = sub.add_parser("check", help="check every stage's parameters of a profile before anything runs "
                                      "(one line per problem, exit 2 when there are any)")
     p.add_argument("--profile", default=None, choices=PROFILES, help="default: the active profile")
@@ -55,8 +55,13 @@ def pipeline_main(argv=None) -> int:
         root = repo_root()
         params = stage_params(args.section or args.name)
         for kv in args.set:
-            k, _, v = kv.partition("=")
-            params[k] = json.loads(v)
+            k, sep, v = kv.partition("=")
+            if not sep or not k:
+                raise ValueError(f"--set expects KEY=JSON, got {kv!r}")
+            try:
+                params[k] = json.loads(v)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"--set {kv!r}: the value is not JSON ({e}); quote strings, e.g. {k}='\"text\"'") from None
         out = Path(args.out) if args.out else root / "runs" / "notebooks" / f"{args.name}.ipynb"
         run_stage_notebook(root / "notebooks" / f"{args.name}.ipynb", out, params, root)
     return 0

@@ -23,13 +23,23 @@ def read_json(path: str | os.PathLike, what: str):
         raise ValueError(f"{what} {path} is corrupt: {e}") from None
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temp file + rename, so readers never see half a file."""
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = None) -> Path:
+    """Write ``data`` to ``path`` via a temp file + rename, so readers never see half a file.
+
+    ``mode``: permission bits of the new file (e.g. ``0o600`` for a secret), set when the temp file
+    is created, so the data is never readable with wider permissions; default: 0o666 less the umask.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        with open(tmp, "wb") as fh:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        if mode is not None:  # a fresh file: a leftover one may be open elsewhere or wider
+            tmp.unlink(missing_ok=True)
+            flags |= os.O_EXCL
+        with open(os.open(tmp, flags, 0o666 if mode is None else mode), "wb") as fh:
+            if mode is not None:
+                os.fchmod(fh.fileno(), mode)  # exactly ``mode``, whatever the umask
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -40,9 +50,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+def atomic_write_text(path: str | os.PathLike, text: str, mode: int | None = None) -> Path:
     """Text version of :func:`atomic_write_bytes` (UTF-8)."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
+    return atomic_write_bytes(path, text.encode("utf-8"), mode)
 
 
 def write_json(path, obj) -> Path:

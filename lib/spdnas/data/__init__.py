@@ -8,6 +8,7 @@ problem by name). ``spdnas.data.images`` (image datasets) is a separate module.
 
 from .afew import AFEW_CLASSES, load_afew
 from .base import SPDDataset, check_positive_definite, check_square_symmetric, label_from_filename, regularise
+from .files import read_npy, read_npz
 from .hdm05 import HDM05_TEST_SUBJECTS, HDM05_TRAIN_SUBJECTS, load_hdm05
 from .overview import lognn_accuracy, log_euclidean_features, mdm_accuracy, overview, overview_table
 from .radar import RADAR_CLASSES, load_radar, load_radar_sim, simulate_radar
@@ -30,7 +31,7 @@ from .uea import load_basicmotions, load_japanesevowels, load_uea, read_ts
 __all__ = [
     "SPDDataset", "Split", "stratified_split", "group_split", "official_split", "stratified_subset",
     "stratified_train_test",
-    "check_square_symmetric", "check_positive_definite", "regularise", "label_from_filename",
+    "check_square_symmetric", "check_positive_definite", "regularise", "label_from_filename", "read_npy", "read_npz",
     "DATASETS", "DatasetEntry", "register_dataset", "list_datasets", "dataset_options", "load_dataset", "prepare_dataset",
     "cache_path", "save_prepared", "load_prepared",
     "simulate_radar", "load_radar_sim", "load_radar", "RADAR_CLASSES",

@@ -35,6 +35,7 @@ from .base import (
     label_from_filename,
     regularise,
 )
+from .files import read_npy, read_npz
 
 __all__ = ["HDM05_TRAIN_SUBJECTS", "HDM05_TEST_SUBJECTS", "hdm05_root", "load_hdm05", "hdm05_sources"]
 
@@ -96,11 +97,7 @@ def _from_spd_files(base: Path, progress: bool):
     for f in tqdm(files, desc="hdm05", disable=not progress):
         label = label_from_filename(f)
         parts = f.stem.split("_")
-        try:
-            a = np.load(f, allow_pickle=False)
-        except Exception as exc:
-            raise ValueError(f"{f}: unreadable .npy file ({type(exc).__name__}: {exc})") from exc
-        a = check_square_symmetric(a, str(f))
+        a = check_square_symmetric(read_npy(f), str(f))
         if a.ndim != 2:
             raise ValueError(f"{f}: expected one matrix per file, got shape {a.shape}")
         if n is None:
@@ -143,16 +140,7 @@ def _from_trajectories(base: Path, shrinkage, progress: bool):
     if not path.is_file():
         raise FileNotFoundError(f"HDM05 trajectories not found: {path}. {_HELP}.")
     need = {"X", "offsets", "label", "action", "subject", "split"}
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            missing = need - set(z.files)
-            if missing:
-                raise ValueError(f"{path}: missing arrays {sorted(missing)}")
-            data = {k: z[k] for k in need}
-    except ValueError:
-        raise
-    except Exception as exc:
-        raise ValueError(f"{path}: unreadable .npz file ({type(exc).__name__}: {exc})") from exc
+    data = read_npz(path, sorted(need))
     x, off = data["X"], data["offsets"].astype(np.int64)
     n_seq = len(data["label"])
     if x.ndim != 2 or x.dtype.kind not in "fiu":

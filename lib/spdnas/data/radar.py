@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 from ..core.params import shared_data_root
 from ..spd.covariance import windowed_covariance
 from .base import SPDDataset, check_positive_definite, encode_labels, label_from_filename, regularise
+from .files import read_npy
 
 __all__ = [
     "RADAR_CLASSES",
@@ -296,11 +297,7 @@ def load_radar(root: str | os.PathLike | None = None, window: int = 20, hop: int
     mats, labels = [], []
     for f in tqdm(files, desc="radar", disable=not progress):
         lab = label_from_filename(f)
-        try:
-            s = np.load(f, allow_pickle=False)
-        except Exception as exc:
-            raise ValueError(f"{f}: unreadable .npy file ({type(exc).__name__}: {exc})") from exc
-        s = np.squeeze(s)
+        s = np.squeeze(read_npy(f))
         if s.ndim != 1 or s.dtype.kind not in "fciu":
             raise ValueError(f"{f}: expected a 1-D numeric signal, got shape {s.shape} dtype {s.dtype}")
         if not np.isfinite(s).all():

@@ -20,6 +20,7 @@ from ..core.io import atomic_write_bytes
 from ..core.paths import repo_root
 from .afew import afew_sources, load_afew
 from .base import SPDDataset
+from .files import read_npz
 from .hdm05 import hdm05_sources, load_hdm05
 from .radar import load_radar, load_radar_sim, radar_sources
 from .uea import load_basicmotions, load_japanesevowels, load_uea, uea_sources
@@ -218,17 +219,17 @@ def load_prepared(path: str | os.PathLike) -> SPDDataset:
     if not path.is_file():
         raise FileNotFoundError(f"prepared dataset file not found: {path}")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            missing = {"format", "name", "X", "y", "classes", "meta", "info"} - set(z.files)
-            if missing:
-                raise ValueError(f"missing arrays {sorted(missing)}")
-            if int(z["format"]) != CACHE_FORMAT:
-                raise ValueError(f"format {int(z['format'])} != {CACHE_FORMAT}")
-            X, y = z["X"], z["y"]
-            meta = pd.read_parquet(io.BytesIO(z["meta"].tobytes()))
-            info = json.loads(str(z["info"]))
-            signals = z["signals"] if "signals" in z.files else None
-            name, classes = str(z["name"]), [str(c) for c in z["classes"]]
+        z = read_npz(path, ("format", "name", "X", "y", "classes", "meta", "info"), ("signals",))
+    except ValueError as exc:  # names the file and what is wrong with it
+        raise ValueError(f"corrupt prepared dataset {exc}") from None
+    try:
+        if int(z["format"]) != CACHE_FORMAT:
+            raise ValueError(f"format {int(z['format'])} != {CACHE_FORMAT}")
+        X, y = z["X"], z["y"]
+        meta = pd.read_parquet(io.BytesIO(z["meta"].tobytes()))
+        info = json.loads(str(z["info"]))
+        signals = z.get("signals")
+        name, classes = str(z["name"]), [str(c) for c in z["classes"]]
         if not np.isfinite(X).all():
             raise ValueError("X contains NaN or Inf")
         ds = SPDDataset(name=name, X=torch.from_numpy(X), y=torch.from_numpy(y), classes=classes,

@@ -65,6 +65,11 @@ class DesignSpace(ABC):
     def size(self) -> int:
         """Number of distinct configurations in the space."""
 
+    def counts(self) -> dict[str, int]:
+        """What the space counts, label -> number (``spdnas spaces`` prints them): ``configurations``
+        (:meth:`size`) and, for cell spaces, how many cells there are."""
+        return {"configurations": self.size()}
+
     def params(self, config: dict, dataset_info: dict) -> int:
         """Exact learnable parameter count."""
         return int(self.complexity(config, dataset_info)["params"])

@@ -122,6 +122,9 @@ class NASCellSpace(DesignSpace):
     def size(self):
         return self.num_cells() ** 2 * len(self.widths) * len(self.depths)
 
+    def counts(self):
+        return {"configurations": self.size(), "cells of one type": self.num_cells()}
+
     def describe(self):
         return {"name": self.name, "size": self.size(), "num_cells": self.num_cells(),
                 "ops": self.ops, "nodes": self.nodes, "output": self.output,

@@ -218,6 +218,10 @@ class SPDNetNASSpace(DesignSpace):
     def size(self) -> int:
         return self.cell_count("normal") * self.cell_count("reduce") * len(self.widths) * len(self.depths)
 
+    def counts(self) -> dict[str, int]:
+        return {"configurations": self.size(), "normal cells": self.cell_count("normal"),
+                "reduction cells": self.cell_count("reduce")}
+
     def input_shape(self, dataset_info: dict) -> tuple:
         info = spd_info(dataset_info)
         return (1, info["n"], info["n"])

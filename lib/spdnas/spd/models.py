@@ -51,6 +51,10 @@ class SPDNet(nn.Module):
         self.head = nn.Linear(dims[-1] * (dims[-1] + 1) // 2, num_classes)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
+        if X.dim() not in (3, 4):
+            raise ValueError(f"SPDNet input: expected a batch (B, n, n) or (B, C, n, n), got shape {tuple(X.shape)}")
+        if X.shape[0] == 0:
+            raise ValueError(f"SPDNet input: empty batch (shape {tuple(X.shape)}); pass at least one matrix")
         if X.dim() == 3:
             X = X.unsqueeze(1)
         F.check_spd(X, "SPDNet input")

@@ -19,7 +19,7 @@ from ..data import list_datasets as spd_datasets
 from ..data import load_dataset
 from .trainer import check_data
 
-__all__ = ["DATASETS", "register_dataset", "list_datasets", "get_dataset", "import_plugins",
+__all__ = ["DATASETS", "register_dataset", "list_datasets", "check_dataset", "get_dataset", "import_plugins",
            "spd_sweep_data", "digits_sweep_data", "cifar10_sweep_data"]
 
 
@@ -87,6 +87,13 @@ def _loader(key: str):
     if key in spd_datasets():
         return lambda seed=0, **kw: spd_sweep_data(key, seed=seed, **kw)
     raise ValueError(f"unknown dataset {key!r}; known: {', '.join(list_datasets())}")
+
+
+def check_dataset(name: str) -> str:
+    """Registry key of the sweep dataset ``name``; ValueError listing the known ones if there is none."""
+    key = registry_key(name, "dataset")
+    _loader(key)
+    return key
 
 
 def get_dataset(name: str, seed: int = 0, **kwargs) -> dict:

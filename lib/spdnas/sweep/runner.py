@@ -11,9 +11,16 @@ Executors:
 * ``"inline"``: in this process;
 * ``"process"``: a local spawn process pool (``workers`` processes); a crashed pool is rebuilt
   and the unfinished models resubmitted;
-* ``"dask"``: an embedded ``distributed.LocalCluster`` on 127.0.0.1 (dashboard off), or an
-  existing scheduler given as ``"tcp://host:port"``. Models on a worker that dies are
-  rescheduled by Dask on the remaining/restarted workers; ``retries`` also re-runs exceptions.
+* ``"dask"``: an embedded cluster of worker processes on 127.0.0.1 (:mod:`spdnas.sweep.cluster`;
+  no HTTP server unless ``dashboard=True``), or an existing scheduler given as
+  ``"tcp://host:port"``. Models on a worker that dies are rescheduled by Dask on the
+  remaining/restarted workers (each death is logged as one warning line).
+
+``retries`` re-runs a model whose worker raised; a bad input (``ValueError`` /
+``FileNotFoundError``, e.g. a missing dataset folder or a config the space cannot build) would
+fail the same way again and is never retried: a dataset that cannot be loaded ends the sweep with
+that error; a model that cannot be built ends an inline sweep at once and, with the process and
+Dask executors, is reported with the other failed models when the sweep ends (:class:`SweepFailed`).
 """
 
 from __future__ import annotations
@@ -25,20 +32,50 @@ import logging
 import multiprocessing as mp
 import os
 import socket
+import threading
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
+from distributed import Client, as_completed
 from tqdm.auto import tqdm
 
+from spdnas.core.errors import ReportedError
 from spdnas.spaces import DesignSpace, get_space
 
-from .datasets import get_dataset, import_plugins
+from .cluster import WorkerLossRelay, local_cluster
+from .datasets import check_dataset, get_dataset, import_plugins
 from .store import ResultStore
 from .trainer import normalize_recipe, train_eval
 
 log = logging.getLogger(__name__)
 EXECUTORS = ("inline", "process", "dask")
+NO_RETRY = (ValueError, FileNotFoundError)  # bad inputs: a retry fails the same way
+
+
+class SweepFailed(ReportedError):
+    """Models of a sweep failed (after their retries); the others are stored."""
+
+
+@dataclass(frozen=True)
+class BadInput:
+    """A bad-input error raised in a worker, returned instead of raised so that neither Dask nor
+    the process pool retries it."""
+
+    kind: str  # "ValueError" or "FileNotFoundError"
+    message: str
+
+    @classmethod
+    def of(cls, exc: Exception) -> "BadInput":
+        return cls("FileNotFoundError" if isinstance(exc, FileNotFoundError) else "ValueError", str(exc))
+
+    def error(self) -> Exception:
+        """The error to raise in the driver."""
+        return (FileNotFoundError if self.kind == "FileNotFoundError" else ValueError)(self.message)
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message}"
 
 
 def derive_seed(seed: int, i: int) -> int:
@@ -98,17 +135,27 @@ def _pool_init(data, threads, plugins):
     import_plugins(plugins)
 
 
+def _model_task(task, data):
+    try:
+        return evaluate_model(task, data)
+    except NO_RETRY as e:
+        return BadInput.of(e)
+
+
 def _pool_run(task):
-    return evaluate_model(task, _WORKER_DATA)
+    return _model_task(task, _WORKER_DATA)
 
 
 def _load_data_task(dataset, data_seed, dataset_kwargs, plugins):
-    import_plugins(plugins)
-    return get_dataset(dataset, seed=data_seed, **dataset_kwargs)
+    try:
+        import_plugins(plugins)
+        return get_dataset(dataset, seed=data_seed, **dataset_kwargs)
+    except NO_RETRY as e:
+        return BadInput.of(e)
 
 
 def _dataset_info(data):
-    return data["info"]
+    return data if isinstance(data, BadInput) else data["info"]
 
 
 def largest_first(tasks: list[dict], info: dict) -> list[dict]:
@@ -146,13 +193,13 @@ def run_sweep(space, dataset: str, n: int, seed: int = 0, recipe: dict | None = 
         dataset: registered dataset name (see :mod:`spdnas.sweep.datasets`).
         n, seed: population size and sweep seed (model i uses ``derive_seed(seed, i)``).
         recipe: training recipe (see :func:`spdnas.sweep.trainer.normalize_recipe`).
-        store: JSONL path; a Parquet copy is written next to it (``.parquet``).
+        store: JSONL path in an existing folder; a Parquet copy is written next to it (``.parquet``).
         executor: "inline", "process", "dask" or a scheduler address "tcp://host:port".
         progress: tqdm bar over models (with ETA).
         workers: processes for "process"/"dask" (default 2).
         threads_per_worker: torch threads per model (also inline; restored afterwards). One
             thread per worker is usually fastest for small models on shared CPUs.
-        retries: extra attempts per model after a worker error.
+        retries: extra attempts per model after a worker error (never after a bad input, see above).
         data_seed, dataset_kwargs: passed to the dataset loader (train/test split seed, options).
         plugins: module names to import (in the driver and in workers) that register spaces or
             datasets.
@@ -178,8 +225,11 @@ def run_sweep(space, dataset: str, n: int, seed: int = 0, recipe: dict | None = 
     if not isinstance(executor, str) or not (executor in EXECUTORS or executor.startswith("tcp://")):
         raise ValueError(f"executor must be one of {EXECUTORS} or 'tcp://host:port', got {executor!r}")
     r = normalize_recipe(recipe)
+    check_dataset(dataset)
     sid = sweep_id(space_obj.name, dataset, seed, r, data_seed, dataset_kwargs)
     st = store if isinstance(store, ResultStore) else ResultStore(store)
+    if not st.path.parent.is_dir():  # checked before the lock file is created
+        raise FileNotFoundError(f"store folder not found: {st.path.parent} (create it or choose another store)")
 
     with st.lock():
         existing = [x for x in st.load(repair=True) if x.get("sweep") == sid]
@@ -228,7 +278,8 @@ def run_sweep(space, dataset: str, n: int, seed: int = 0, recipe: dict | None = 
             st.export_parquet()
     if failures:
         msg = "; ".join(f"model {k}: {v}" for k, v in sorted(failures.items()))
-        raise RuntimeError(f"{len(failures)} model(s) failed (re-run to retry them): {msg}")
+        raise SweepFailed(f"{len(failures)} of {n} models failed ({msg}); the others are stored, and re-running "
+                          "the same sweep runs only the missing models")
     uniq = {}
     for x in records:
         uniq.setdefault(x["model_id"], x)
@@ -258,68 +309,88 @@ def _run_process(tasks, data, workers, threads, plugins, retries, on_result, fai
                         pending.pop(mid)
                     continue
                 pending.pop(mid)
-                on_result(rec)
+                if isinstance(rec, BadInput):
+                    failures[mid] = str(rec)
+                else:
+                    on_result(rec)
         if broken:
             for mid in list(pending):
                 attempts[mid] += 1
                 if attempts[mid] > retries + 1:
                     failures[mid] = "worker process died repeatedly"
                     pending.pop(mid)
-            log.warning("process pool broke; resubmitting %d model(s)", len(pending))
+            if pending:
+                log.warning("a sweep worker process died; retrying model(s) %s in a new process pool",
+                            ", ".join(map(str, sorted(pending))))
 
 
-# Embedded-cluster settings (not applied to an external scheduler's workers, which keep their own
-# config). Each periodic callback of a worker takes the GIL from the training thread, and these
-# op-by-op training loops are Python-bound: the statistical profiler (samples the task's stack every
-# 10 ms) alone cost ~20 % of a worker's time here, the 20 ms event-loop tick, 100 ms memory monitor
-# and 500 ms system monitor a few % more. Only the dashboard shows them, so with ``dashboard=True``
-# Dask's defaults are kept.
-_QUIET_WORKERS = {
-    "distributed.worker.profile.enabled": False,
-    "distributed.admin.tick.interval": "500ms",
-    "distributed.admin.system-monitor.interval": "2s",
-    "distributed.worker.memory.monitor-interval": "1s",
-}
+class _DeathReport:
+    """Logs one warning line per worker that died (as relayed by :class:`WorkerLossRelay`), naming
+    the models it was training, which Dask reschedules on other workers."""
+
+    def __init__(self, model_keys: dict):
+        self.model_keys = model_keys  # task key -> model id
+        self.closing = threading.Event()
+
+    def __call__(self, event):
+        _, msg = event
+        if self.closing.is_set() or not isinstance(msg, dict):
+            return
+        models = sorted(self.model_keys[k] for k in msg.get("keys", ()) if k in self.model_keys)
+        if models:
+            log.warning("dask worker %s died while training model(s) %s; Dask retries them on another worker",
+                        msg.get("worker"), ", ".join(map(str, models)))
+        else:
+            log.warning("dask worker %s died (no model in progress); the sweep goes on", msg.get("worker"))
+
+
+def _watch_workers(client, report, sweep: str) -> str | None:
+    """Subscribe ``report`` to the worker losses of the scheduler; the plugin's name (None when the
+    scheduler cannot load it, e.g. an external one without spdnas: then deaths go unreported)."""
+    topic = f"spdnas-worker-lost-{sweep}-{time.time_ns()}"
+    try:
+        client.register_plugin(WorkerLossRelay(topic, "spdnas-model-"))
+    except Exception as e:
+        log.info("worker deaths will not be reported (scheduler plugin not loaded: %r)", e)
+        return None
+    client.subscribe_topic(topic, report)
+    return topic
 
 
 def _run_dask(tasks, executor, dataset, data_seed, dataset_kwargs, workers, threads, plugins,
               retries, dashboard, on_result, failures, on_client=None):
-    import dask
-    from distributed import Client, LocalCluster, as_completed, wait
-
     cluster = None
     if executor == "dask":
-        with dask.config.set(_QUIET_WORKERS if not dashboard else {}):
-            cluster = LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address="127.0.0.1:0" if dashboard else None,
-                silence_logs=logging.ERROR,
-            )
+        cluster = local_cluster(workers, dashboard=dashboard)
         client = Client(cluster)
     else:
         client = Client(executor, timeout="30s")
+    report = _DeathReport({})
+    watched = None
     try:
+        watched = _watch_workers(client, report, tasks[0]["sweep"])
         data_fut = client.submit(_load_data_task, dataset, data_seed, dataset_kwargs, plugins,
                                  pure=False, retries=retries, key=f"spdnas-data-{tasks[0]['sweep']}-{time.time_ns()}")
         if on_client is not None:
             on_client(client)
+        # the loader's error other than a bad input is re-raised here
+        info = client.submit(_dataset_info, data_fut, pure=False).result()
+        if isinstance(info, BadInput):
+            raise info.error()  # e.g. a missing dataset folder: once, as one line
         # one copy of the data per worker, so losing a worker does not lose the data
-        wait([data_fut])
-        if data_fut.status == "error":
-            data_fut.result()  # re-raises the loader's error (e.g. missing dataset files)
         try:
             client.replicate([data_fut])
         except Exception as e:  # replication is an optimisation; lineage can recompute it
             log.warning("could not replicate the dataset to all workers: %r", e)
-        info = client.submit(_dataset_info, data_fut, pure=False).result()
         tasks = largest_first(tasks, info)
         futs = {}
         for rank, t in enumerate(tasks):
             t = {**t, "threads": threads}
+            key = f"spdnas-model-{t['sweep']}-{t['model_id']}-{time.time_ns()}"
+            report.model_keys[key] = t["model_id"]
             # costliest first: higher Dask priority runs earlier
-            f = client.submit(evaluate_model, t, data_fut, pure=False, retries=retries,
-                              priority=len(tasks) - rank,
-                              key=f"spdnas-model-{t['sweep']}-{t['model_id']}-{time.time_ns()}")
+            f = client.submit(_model_task, t, data_fut, pure=False, retries=retries,
+                              priority=len(tasks) - rank, key=key)
             futs[f] = t["model_id"]
         for fut in as_completed(list(futs)):
             mid = futs[fut]
@@ -328,9 +399,18 @@ def _run_dask(tasks, executor, dataset, data_seed, dataset_kwargs, workers, thre
             except Exception as e:
                 failures[mid] = repr(e)
                 continue
-            on_result(rec)
+            if isinstance(rec, BadInput):
+                failures[mid] = str(rec)
+            else:
+                on_result(rec)
     finally:
+        report.closing.set()
+        if watched is not None:
+            try:
+                client.unsubscribe_topic(watched)
+                client.unregister_scheduler_plugin(watched)
+            except Exception:  # a scheduler that went away
+                pass
         client.close()
         if cluster is not None:
             cluster.close()
-

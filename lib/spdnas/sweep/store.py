@@ -3,7 +3,8 @@
 Each append is a single ``write`` of one complete line followed by flush + fsync, so a
 ``kill -9`` can at worst leave one torn *last* line; :meth:`ResultStore.load` ignores it (and,
 with ``repair=True``, truncates it away). Only one writer at a time: :meth:`ResultStore.lock`
-takes an exclusive ``flock`` on ``<store>.lock`` (released automatically if the process dies).
+takes an exclusive ``flock`` on ``<store>.lock`` (released automatically if the process dies; the
+file is removed again when nothing was stored).
 
 Record schema (shared with ``spdnas.analysis.population.load_sweep_records``)::
 
@@ -59,17 +60,32 @@ class ResultStore:
 
     @contextlib.contextmanager
     def lock(self):
-        """Exclusive writer lock; ValueError if another live process holds it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.lock_path, "a+")
+        """Exclusive writer lock; ValueError if another live process holds it, FileNotFoundError if
+        the store's folder does not exist (it is not created). When the store file still does not
+        exist at the end (nothing was stored), the lock file is removed too."""
+        if not self.path.parent.is_dir():
+            raise FileNotFoundError(f"store folder not found: {self.path.parent}")
+        while True:
+            fh = open(self.lock_path, "a+")
+            if fcntl is None:
+                break
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as e:
+                fh.close()
+                raise ValueError(f"another process is writing to the store {self.path}") from e
+            try:  # still the file at lock_path, not one its last holder removed meanwhile?
+                if os.path.samestat(os.fstat(fh.fileno()), os.stat(self.lock_path)):
+                    break
+            except FileNotFoundError:
+                pass
+            fh.close()
         try:
-            if fcntl is not None:
-                try:
-                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError as e:
-                    raise ValueError(f"another process is writing to the store {self.path}") from e
             yield self
         finally:
+            if not self.path.exists():  # removed while held, so no other writer can hold it
+                with contextlib.suppress(OSError):
+                    self.lock_path.unlink()
             if fcntl is not None:
                 with contextlib.suppress(OSError):
                     fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

@@ -14,6 +14,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import papermill as pm
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from traitlets.config import Config
 
 from ..core.params import (
     PROFILE_ENV,
@@ -25,10 +27,13 @@ from ..core.params import (
     shared_data_root,
     stage_params,
 )
+from ..core.errors import ReportedError
 from ..core.paths import repo_root
 
 # the parameter functions notebooks call through this module (defined in spdnas.core.params)
-__all__ = ["OUTPUT_ENV", "RUNS_ENV", "TRACKED_DIRS", "notebook_setup", "run_notebook", "run_stage_notebook", "profile_tree", "stage_env", "dvc_command", "stale_stages", "reproduce", "PROFILES_DIR", "PROFILE_ENV", "PROFILES", "active_profile",
+__all__ = ["OUTPUT_ENV", "RUNS_ENV", "TRACKED_DIRS", "KERNEL_CONFIG", "NotebookFailed", "notebook_setup", "run_notebook",
+           "run_stage_notebook", "profile_tree", "stage_env", "dvc_command", "stale_stages", "reproduce", "PROFILES_DIR",
+           "PROFILE_ENV", "PROFILES", "active_profile",
            "read_params", "section_values", "set_profile", "shared_data_root", "stage_params", "repo_root"]
 
 OUTPUT_ENV = "SPDNAS_OUTPUT_DIR"
@@ -71,9 +76,36 @@ def notebook_setup(section: str, namespace: dict) -> SimpleNamespace:
     return SimpleNamespace(root=root, profile=profile, params=values, shared_data=shared_data_root(), **dirs)
 
 
+class NotebookFailed(ReportedError):
+    """A notebook run by :func:`run_notebook` raised in a cell (or its kernel died or timed out)."""
+
+
+# Kernels started for notebook runs get CurveZMQ transport encryption when their kernelspec declares
+# support (ipykernel's does), so they do not warn "Kernel is running over TCP without encryption";
+# the executed notebooks are the same either way.
+KERNEL_CONFIG = {"KernelManager": {"transport_encryption": "auto"}}
+
+
+def _first_line(text) -> str:
+    lines = str(text).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def _failure(notebook: Path, exc: Exception, kept: Path) -> str:
+    if isinstance(exc, pm.PapermillExecutionError):
+        what, detail = f"cell In [{exc.exec_count}] raised {exc.ename}", _first_line(exc.evalue)
+    else:
+        what, detail = type(exc).__name__, _first_line(exc)
+    return f"{notebook.name}: {what}{': ' + detail if detail else ''} (executed copy with the traceback: {kept})"
+
+
 def run_notebook(notebook: str | os.PathLike, output: str | os.PathLike, parameters: dict,
                  cwd: str | os.PathLike | None = None, progress: bool = True) -> Path:
-    """Execute a notebook with papermill (kernel ``python3``), writing the executed copy atomically."""
+    """Execute a notebook with papermill (kernel ``python3``), writing the executed copy atomically.
+
+    A cell that raises (or a dead / timed-out kernel) raises :class:`NotebookFailed` naming the cell
+    and the error; the partly executed copy is kept as ``<output stem>.failed.ipynb``.
+    """
     notebook, output = Path(notebook), Path(output)
     if not notebook.exists():
         raise FileNotFoundError(f"notebook not found: {notebook}")
@@ -85,15 +117,15 @@ def run_notebook(notebook: str | os.PathLike, output: str | os.PathLike, paramet
     tmp = output.with_name(f".{output.name}.tmp{os.getpid()}.ipynb")
     failed = output.with_name(f"{output.stem}.failed.ipynb")
     try:
-        pm.execute_notebook(str(notebook), str(tmp), parameters=parameters, kernel_name="python3",
-                            cwd=str(cwd or repo_root()), progress_bar=progress)
+        try:
+            pm.execute_notebook(str(notebook), str(tmp), parameters=parameters, kernel_name="python3",
+                                cwd=str(cwd or repo_root()), progress_bar=progress, config=Config(KERNEL_CONFIG))
+        except (pm.PapermillExecutionError, DeadKernelError, CellTimeoutError) as exc:
+            if tmp.exists():
+                os.replace(tmp, failed)
+            raise NotebookFailed(_failure(notebook, exc, failed)) from None
         os.replace(tmp, output)
         failed.unlink(missing_ok=True)
-    except pm.PapermillExecutionError as e:
-        if tmp.exists():
-            os.replace(tmp, failed)
-        raise ValueError(f"{notebook.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} "
-                         f"(executed copy: {failed})") from None
     finally:
         if tmp.exists():
             tmp.unlink()
