@@ -75,7 +75,10 @@ def test_embedded_dask_sweep_survives_worker_kill(tmp_path, caplog):
     deaths = [r.getMessage() for r in caplog.records if "died" in r.getMessage()]
     assert len(deaths) == 1 and "\n" not in deaths[0], deaths
     assert killed["addr"] in deaths[0] and "retries them on another worker" in deaths[0]
-    assert f"model(s) {', '.join(map(str, sorted(held)))}" in deaths[0]
+    # the report names every model the worker held when it was killed (the scheduler may have handed
+    # it one more between the kill and its removal, so the report can list more)
+    reported = {int(m) for m in deaths[0].split("model(s) ", 1)[1].split(";")[0].split(", ")}
+    assert held <= reported, (held, deaths[0])
     # same configs/complexities as an inline run of the same sweep
     inline = run_sweep(SPACE, "digits", 4, seed=0, recipe=RECIPE, store=tmp_path / "i.jsonl",
                        progress=False)
