@@ -221,3 +221,20 @@ def test_dvc_plots_show_renders_axis_titles_and_full_legends(tmp_path):
         assert vega["encoding"]["x"]["title"] == want["x_label"]
         assert vega["title"]["text"] == want["title"]
         assert vega["config"]["legend"]["labelLimit"] == 0
+
+
+def test_saved_figures_show_a_long_legend_outside_the_axes_whole(tmp_path):
+    import matplotlib.image as mpimg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4, 3), layout="constrained")
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], label="a legend entry long enough to run past the right edge (x)")
+    plots.legend_outside(ax)
+    png = plots.save_figure(fig, tmp_path / "long", dpi=100)[1]  # the dpi the extent is measured at
+    h, w = mpimg.imread(png).shape[:2]
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    with plots.style():  # the style save_figure draws in
+        box = fig.get_tightbbox(FigureCanvasAgg(fig).get_renderer())  # inches
+    assert w >= box.width * 100 - 1 and h >= box.height * 100 - 1, (w, h, box)

@@ -107,6 +107,7 @@ def save_figure(fig: Figure, path_stem: str | os.PathLike, dpi: int = 150,
             raise ValueError(f"unsupported figure format {fmt!r}; use pdf, png or svg")
         buf = io.BytesIO()
         with style():
-            fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta[fmt])
+            # the saved canvas is the tight box of every artist: a legend outside the axes is never cut
+            fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta[fmt], bbox_inches="tight", pad_inches=0.05)
         out.append(atomic_write_bytes(stem.with_name(f"{stem.name}.{fmt}"), buf.getvalue()))
     return out
