@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
-
 import subprocess
 import sys
+from pathlib import Path
 
 from ..core.params import PROFILES, active_profile, read_params, set_profile, stage_params
 from ..core.paths import repo_root
@@ -65,7 +64,6 @@ def pipeline_main(argv=None) -> int:
         out = Path(args.out) if args.out else root / "runs" / "notebooks" / f"{args.name}.ipynb"
         run_stage_notebook(root / "notebooks" / f"{args.name}.ipynb", out, params, root)
     return 0
-
 
 
 def _check(profile: str | None, root=None, committed: bool = False) -> int:

@@ -54,7 +54,8 @@ def notebook_setup(section: str, namespace: dict) -> SimpleNamespace:
     parameters found in ``namespace`` are replaced by that profile's values of ``section``; papermill
     runs from DVC stages inject parameters and leave the variable unset. Output folders are
     ``$SPDNAS_OUTPUT_DIR`` (tests: a temp dir, tracked outputs untouched; stage runs: a staging
-    folder) or the repo root, and are created; ``runs`` is ``$SPDNAS_RUNS_DIR`` when set. Returns ``root``, ``figures``, ``tables``, ``metrics``, ``runs`` paths, ``profile``,
+    folder) or the repo root, and are created; ``runs`` is ``$SPDNAS_RUNS_DIR`` when set. Returns
+    ``root``, ``figures``, ``tables``, ``metrics``, ``runs`` paths, ``profile``,
     ``params`` (the section values in force) and ``shared_data`` (the external data folder).
     """
     root = repo_root()
@@ -139,8 +140,8 @@ def run_stage_notebook(notebook: str | os.PathLike, output: str | os.PathLike, p
     The notebook writes its figures/tables/metrics into a staging folder (``runs/.staging``;
     upstream results are read from ``root/runs`` as usual); only when it ran to the end are the
     files moved into place (one atomic rename each). On failure the previous outputs stay, the
-    staging folder is removed and a one-line ``ValueError`` names the failing cell. Returns the
-    files moved into place.
+    staging folder is removed and :class:`NotebookFailed` names the failing cell in one line.
+    Returns the files moved into place.
     """
     root = Path(root) if root is not None else repo_root()
     staging = root / "runs" / ".staging" / f"{Path(notebook).stem}-{os.getpid()}"
@@ -223,7 +224,8 @@ def stale_stages(root: str | os.PathLike | None = None) -> list[str]:
     proc = subprocess.run([dvc_command(), "status", "--json"], cwd=root, env=stage_env(), capture_output=True,
                           text=True)
     if proc.returncode:
-        raise ValueError(f"dvc status failed in {root}: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}")
+        last = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+        raise ValueError(f"dvc status failed in {root}: {last}")
     return sorted(json.loads(proc.stdout or "{}"))
 
 
