@@ -9,10 +9,15 @@ from ..core.validators import int_list, name_list, positive_int, positive_number
 from ..core.trainer import TRAIN_DEFAULTS
 from ..nas import SEARCH_DEFAULTS, WEIGHTINGS
 
-__all__ = ["METHODS", "WEIGHTINGS", "SPD_DATASETS", "EXTERNAL", "CELL_SPACE_VARIANTS", "STAGE_DEFAULTS", "SECTIONS",
+__all__ = ["METHODS", "FLOOR_METHODS", "WEIGHTINGS", "SPD_DATASETS", "EXTERNAL", "CELL_SPACE_VARIANTS", "STAGE_DEFAULTS", "SECTIONS",
            "stage_config", "for_dataset"]
 
 METHODS = ("SPDNet", "SPDNetBN", "SPDNetNAS (R)", "SPDNetNAS", "DARTS", "FairDARTS")
+
+
+# Classical floors (pyriemann + scikit-learn), fitted on the networks' training split and scored
+# on the same validation / test sets: rows of the same tables as METHODS.
+FLOOR_METHODS = ("log-Euclidean 1-NN", "MDM", "TS + LR")
 
 
 SPD_DATASETS = ("radar_sim", "basicmotions", "japanesevowels", "hdm05")
