@@ -12,7 +12,7 @@ Each reads its params.yaml section (``exp_search``, ``exp_train``, ``exp_data_ef
 ``exp_cell_spaces``) for the active profile and writes ``plan.json``: one record per planned
 unit with ``status`` ``"ok"`` or ``"not run: <reason>"`` (missing external data, failed
 dependency). The notebooks only read these folders and assemble tables/figures with
-:func:`table2`, :func:`table5`, :func:`data_efficiency_table`, :func:`cell_space_summary` etc.
+:func:`table2`, :func:`table4`, :func:`data_efficiency_table`, :func:`cell_space_summary` etc.
 (figures: :mod:`spdnas.plots.spdnetnas`; NDS comparisons: :mod:`spdnas.analysis.compare`)
 
 Protocol: every dataset is split once, stratified by class, with ``fractions`` (train, val, test)
@@ -24,6 +24,7 @@ after the last epoch is reported (mean ± std over seeds, std with ddof=1 as in 
 from .config import (
     CELL_SPACE_VARIANTS,
     EXTERNAL,
+    FLOOR_METHODS,
     METHODS,
     SECTIONS,
     SPD_DATASETS,
@@ -32,6 +33,7 @@ from .config import (
     for_dataset,
     stage_config,
 )
+from .reference import PROTOCOL_FILE, REFERENCE_FILE, paper_protocol, paper_reference
 from .setup import (
     baseline_dims,
     dataset_options,
@@ -49,10 +51,9 @@ from .stages import (
     run_train_stage,
 )
 from .tables import (
+    NOT_IN_PAPER,
     PAPER_DATASET,
-    PAPER_NOT_IN_TEXT,
-    PAPER_SOURCE,
-    PAPER_TABLE2,
+    PAPER_FIGURE_ONLY,
     cell_space_summary,
     data_efficiency_table,
     format_pm,
@@ -60,15 +61,16 @@ from .tables import (
     paper_table2,
     summarize,
     table2,
-    table5,
+    table4,
 )
 from .units import read_plan, read_records
 
 __all__ = [
-    "CELL_SPACE_VARIANTS", "EXTERNAL", "METHODS", "SECTIONS", "SPD_DATASETS", "STAGE_DEFAULTS", "WEIGHTINGS",
-    "for_dataset", "stage_config", "baseline_dims", "dataset_options", "dataset_status", "loader_options",
+    "CELL_SPACE_VARIANTS", "EXTERNAL", "FLOOR_METHODS", "METHODS", "SECTIONS", "SPD_DATASETS", "STAGE_DEFAULTS",
+    "WEIGHTINGS", "for_dataset", "stage_config", "baseline_dims", "dataset_options", "dataset_status", "loader_options",
     "nas_cli_config", "load_experiment_data", "net_for", "cell_space_population", "run_cell_spaces_stage",
-    "run_data_efficiency_stage", "run_search_stage", "run_train_stage", "PAPER_DATASET", "PAPER_NOT_IN_TEXT",
-    "PAPER_SOURCE", "PAPER_TABLE2", "cell_space_summary", "data_efficiency_table", "format_pm", "genotypes_table",
-    "paper_table2", "summarize", "table2", "table5", "read_plan", "read_records",
+    "run_data_efficiency_stage", "run_search_stage", "run_train_stage", "NOT_IN_PAPER", "PAPER_DATASET",
+    "PAPER_FIGURE_ONLY", "PROTOCOL_FILE", "REFERENCE_FILE", "paper_protocol", "paper_reference", "cell_space_summary",
+    "data_efficiency_table", "format_pm", "genotypes_table", "paper_table2", "summarize", "table2", "table4",
+    "read_plan", "read_records",
 ]
