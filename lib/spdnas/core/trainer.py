@@ -40,11 +40,15 @@ __all__ = [
     "num_threads",
     "select_epoch",
     "SCHEDULES",
+    "OPTIMIZERS",
     "SELECTION",
 ]
 
 # Learning-rate schedules (one vocabulary for this trainer and the sweep recipes).
 SCHEDULES = ("constant", "cosine")
+
+# Optimisers of fit (spdnas.spd.riemannian_optimizer: Riemannian SGD / Adam).
+OPTIMIZERS = ("sgd", "adam")
 
 # How fit picks the reported epoch (``selected_by`` of its result) with and without a val set.
 SELECTION = ("val_acc, ties: lower val_loss, then earlier epoch", "last epoch (no validation set)")
@@ -73,7 +77,7 @@ def train_config(**overrides) -> dict:
         raise ValueError(f"train config: lr must be > 0, got {cfg['lr']!r}")
     if cfg["schedule"] not in SCHEDULES:
         raise ValueError(f"train config: schedule must be one of {SCHEDULES}, got {cfg['schedule']!r}")
-    if cfg["optimizer"] not in ("sgd", "adam"):
+    if cfg["optimizer"] not in OPTIMIZERS:
         raise ValueError(f"train config: optimizer must be 'sgd' or 'adam', got {cfg['optimizer']!r}")
     if isinstance(cfg["seed"], bool) or not isinstance(cfg["seed"], int):
         raise ValueError(f"train config: seed must be an int, got {cfg['seed']!r}")
