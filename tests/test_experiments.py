@@ -14,9 +14,10 @@ from matplotlib.figure import Figure
 
 from spdnas import analysis as A
 from spdnas import experiments as E
-from spdnas.cli.experiments import main as experiments_cli
+from spdnas.cli.experiments import main as experiments_cli, stage_help
 from spdnas import nas, plots
 from spdnas.workbench import pipeline
+from spdnas.core.trainer import TRAIN_DEFAULTS
 from spdnas.nas import NORMAL_OPS, REDUCE_OPS, cell_variant_ops, normalize_genotype, sample_genotype
 
 
@@ -55,6 +56,20 @@ def test_paper_profile_uses_the_papers_search_protocol():
     ("train", {"seeds": []}, "seeds"),
     ("train", {"seeds": [0, 0]}, "duplicates"),
     ("train", {"lr": -1.0}, "lr"),
+    ("train", {"optimizer": "rmsprop"}, "train config: optimizer must be 'sgd' or 'adam'"),
+    ("train", {"schedule": "step"}, "train config: schedule must be one of"),
+    ("train", {"momentum": -0.1}, "train config: momentum"),
+    ("train", {"floors": "yes"}, "floors must be true or false"),
+    ("train", {"overrides": {"hdm05": {"weight_decay": float("nan")}}}, r"overrides\['hdm05'\] weight_decay"),
+    ("train", {"overrides": {"hdm05": {"lr": 0}}}, r"overrides\['hdm05'\] lr must be > 0"),
+    ("train", {"overrides": {"hdm05": {"floors": True}}}, "overrides"),
+    ("data_efficiency", {"optimizer": "lbfgs"}, "data_efficiency config: optimizer"),
+    ("data_efficiency", {"lr_min": -1}, "data_efficiency config: lr_min"),
+    ("cell_spaces", {"normalise": "zscore"}, "cell_spaces normalise must be one of"),
+    ("cell_spaces", {"schedule": 1}, "cell_spaces config: schedule"),
+    ("search", {"normalise": "whiten"}, "search normalise must be one of"),
+    ("search", {"overrides": {"hdm05": {"normalise": "log"}}}, r"overrides\['hdm05'\] normalise"),
+    ("search", {"overrides": {"hdm05": {"momentum": 0.5}}}, "overrides"),
     ("data_efficiency", {"train_fractions": [0.0, 1.0]}, "train_fractions"),
     ("data_efficiency", {"methods": ["DARTS"]}, "unknown name"),
     ("cell_spaces", {"variants": ["convs"]}, "unknown name"),
@@ -64,6 +79,19 @@ def test_paper_profile_uses_the_papers_search_protocol():
 def test_stage_config_rejects_bad_values(kind, bad, match):
     with pytest.raises(ValueError, match=match):
         E.stage_config(kind, bad)
+
+
+def test_protocol_settings_are_stage_settings_with_overrides():
+    for kind in ("train", "data_efficiency", "cell_spaces"):
+        cfg = E.stage_config(kind, {})
+        assert {k: cfg[k] for k in ("optimizer", "schedule", "lr_min", "momentum", "weight_decay")} == \
+            {k: TRAIN_DEFAULTS[k] for k in ("optimizer", "schedule", "lr_min", "momentum", "weight_decay")}
+    cfg = E.stage_config("train", {"optimizer": "adam", "overrides": {"hdm05": {"schedule": "cosine", "lr_min": 1e-4}}})
+    assert cfg["floors"] is False and cfg["optimizer"] == "adam"
+    assert E.for_dataset(cfg, "hdm05")["schedule"] == "cosine" and E.for_dataset(cfg, "radar_sim")["schedule"] == "constant"
+    s = E.stage_config("search", {"overrides": {"hdm05": {"normalise": "recentre"}}})
+    assert s["normalise"] == "none" and E.for_dataset(s, "hdm05")["normalise"] == "recentre"
+    assert E.stage_config("cell_spaces", {"normalise": "recentre"})["normalise"] == "recentre"
 
 
 def test_stage_config_unknown_stage():
@@ -529,3 +557,13 @@ def test_data_efficiency_whiskers_clipped_and_legend_clear():
     assert hi == pytest.approx(100.0) and lo == pytest.approx(0.0)
     assert "mean ± std over 2 seeds" in fig.axes[0].get_ylabel()
     assert_annotations_clear(fig)
+
+
+def test_stage_help_names_the_protocol_choices():
+    train = " ".join(stage_help("train").split())
+    for k in ("optimizer=", "schedule=", "lr_min=", "momentum=", "weight_decay=", "floors="):
+        assert k in train, k
+    assert "schedule: constant|cosine" in train and "validation-selected epoch" in train
+    search = " ".join(stage_help("search").split())
+    assert 'normalise="none"' in search and "normalise: none|recentre" in search
+    assert "normalise: none|recentre" in " ".join(stage_help("cell-spaces").split())

@@ -16,9 +16,16 @@ dependency). The notebooks only read these folders and assemble tables/figures w
 (figures: :mod:`spdnas.plots.spdnetnas`; NDS comparisons: :mod:`spdnas.analysis.compare`)
 
 Protocol: every dataset is split once, stratified by class, with ``fractions`` (train, val, test)
-and ``split_seed`` of ``exp_search``; searches learn weights on train and architecture
-parameters on val; all networks are then trained from scratch on train and their test accuracy
-after the last epoch is reported (mean ± std over seeds, std with ddof=1 as in the papers).
+and ``split_seed`` of ``exp_search``, and optionally recentred (``normalise: recentre``: every
+matrix X -> M^{-1/2} X M^{-1/2}, M the log-Euclidean mean of the training matrices); searches
+learn weights on train and architecture parameters on val; all networks are then trained from
+scratch on train with the stage's optimiser settings (``optimizer``, ``lr``, ``schedule``,
+``lr_min``, ``momentum``, ``weight_decay``, ``epochs``, ``batch_size``) and reported at their
+validation-selected epoch (highest val accuracy, ties on lower val loss, then the earlier epoch;
+test accuracy is never used to choose), with the last epoch's accuracy kept beside it
+(``test_acc_last``); mean ± std over seeds, std with ddof=1 as in the papers. With ``floors``
+the train stage adds the classical floors (log-Euclidean 1-NN, MDM, tangent space + logistic
+regression), fitted on the same training split and scored on the same val/test sets.
 """
 
 from .config import (
