@@ -49,6 +49,7 @@ from .stages import (
     run_train_stage,
 )
 from .tables import (
+    GENOTYPE_COLUMNS,
     PAPER_DATASET,
     PAPER_NOT_IN_TEXT,
     PAPER_SOURCE,
@@ -70,5 +71,5 @@ __all__ = [
     "nas_cli_config", "load_experiment_data", "net_for", "cell_space_population", "run_cell_spaces_stage",
     "run_data_efficiency_stage", "run_search_stage", "run_train_stage", "PAPER_DATASET", "PAPER_NOT_IN_TEXT",
     "PAPER_SOURCE", "PAPER_TABLE2", "cell_space_summary", "data_efficiency_table", "format_pm", "genotypes_table",
-    "paper_table2", "summarize", "table2", "table5", "read_plan", "read_records",
+    "GENOTYPE_COLUMNS", "paper_table2", "summarize", "table2", "table5", "read_plan", "read_records",
 ]
