@@ -12,10 +12,11 @@ import textwrap
 import time
 
 from ..core.io import read_config
-from ..core.params import PROFILES, shared_data_root, stage_params
+from ..core.params import PROFILES, read_params, shared_data_root, stage_params
 from ..core.trainer import OPTIMIZERS, SCHEDULES
 from ..data.normalise import NORMALISATIONS
 from ..experiments.config import SECTIONS, STAGE_DEFAULTS
+from ..sweep.units import check_executor
 from ..experiments.stages import run_cell_spaces_stage, run_data_efficiency_stage, run_search_stage, run_train_stage
 
 __all__ = ["STAGES", "stage_help", "main"]
@@ -64,8 +65,26 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--profile", default=None, help="profile (default: $SPDNAS_PROFILE or params.yaml)")
         p.add_argument("--config", default=None, help="JSON/YAML file with the stage config instead of params.yaml")
         p.add_argument("--data", default=None, help="shared data folder (default: params.yaml / $SPDNAS_DATA)")
+        p.add_argument("--executor", default=None,
+                       help="inline | process | dask | tcp://HOST:PORT (a running Dask scheduler); default: "
+                            "params.yaml section exp_executor")
+        p.add_argument("--workers", type=int, default=None, help="worker processes (process / dask executors)")
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return ap
+
+
+def execution(a, profile: str | None) -> dict:
+    """Executor and workers: the flags, else params.yaml ``exp_executor`` (results do not depend on
+    them, so the section is not a DVC parameter of the stages)."""
+    ex = stage_params("exp_executor", profile) if "exp_executor" in read_params() else {}
+    unknown = set(ex) - {"executor", "workers"}
+    if unknown:
+        raise ValueError(f"params.yaml exp_executor: unknown keys {sorted(unknown)}; allowed: executor, workers")
+    executor = check_executor(a.executor or ex.get("executor", "inline"))
+    workers = a.workers if a.workers is not None else ex.get("workers", 2)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive int, got {workers!r}")
+    return {"executor": executor, "workers": workers}
 
 
 def main(argv=None) -> int:
@@ -76,7 +95,7 @@ def main(argv=None) -> int:
     else:
         params = stage_params(a.section or SECTIONS[kind], a.profile)
     shared = shared_data_root(a.data)
-    kw = dict(progress=not a.no_progress)
+    kw = dict(progress=not a.no_progress, **execution(a, a.profile))
     t0 = time.perf_counter()
     if kind == "search":
         recs = run_search_stage(params, a.out, shared, **kw)

@@ -1,33 +1,69 @@
-"""The four compute stages (search, train, data efficiency, cell spaces); each unit is resumable."""
+"""The four compute stages (search, train, data efficiency, cell spaces) as sets of resumable
+units (:mod:`.jobs`) run on the executors of :func:`spdnas.sweep.units.run_units`.
+
+Each stage plans its units (a unit already finished, same key, is read back, not planned), runs
+the rest on ``executor`` (``"inline"``, ``"process"``, ``"dask"`` or a ``tcp://`` scheduler; results
+do not depend on it) and writes ``plan.json`` with one record per planned unit in plan order.
+"""
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from ..analysis import save_population, validate_population
-from ..core.io import read_json
-from ..core.progress import progress_bar
-from ..data.normalise import normalise_split
-from ..data.overview import FLOOR_KEYS, TSLR_SETTINGS, classical_floors
-from ..data.splits import stratified_subset
-from ..nas import cell_variant_ops, op_shares, resolve_data, sample_genotype, search, train_genotype
-from ..nas.euclidean import search_euclidean, train_euclidean_genotype
-from ..spd import SPDNet
-from ..core.trainer import fit
-from ..core.io import write_json
-from .config import CELL_SPACE_VARIANTS, FLOOR_METHODS, PROTOCOL_KEYS, WEIGHTINGS, for_dataset, stage_config
-from .setup import baseline_dims, dataset_options, dataset_status, load_or_reason, nas_cli_config, net_for
+from ..core.io import read_json, write_json
 from ..core.status import not_run
-from .units import claim_folder, finished_record, read_plan, slug, unit_key, write_plan
+from ..data.overview import FLOOR_KEYS, TSLR_SETTINGS
+from ..nas import cell_variant_ops, sample_genotype
+from ..sweep.units import Unit, run_units
+from .config import CELL_SPACE_VARIANTS, FLOOR_METHODS, PROTOCOL_KEYS, WEIGHTINGS, for_dataset, stage_config
+from .jobs import data_spec, euclid_search_job, floors_job, search_job, train_job
+from .setup import dataset_options, dataset_status, load_or_reason, nas_cli_config, net_for
+from .units import finished_record, read_plan, slug, unit_key, write_plan
 
 __all__ = ["run_search_stage", "run_train_stage", "run_data_efficiency_stage", "run_cell_spaces_stage",
            "cell_space_population"]
+
+
+class _Plan:
+    """The units of one stage in plan order: finished records, not-run records and units to run."""
+
+    def __init__(self):
+        self.slots, self.units = [], {}
+
+    def record(self, rec: dict) -> None:
+        self.slots.append(("rec", rec))
+
+    def unit(self, u: Unit, folder: Path, expand: bool = False) -> None:
+        """Plan ``u`` unless ``folder`` holds its finished record (then that record is used). Unit
+        keys are ``<record key>|<folder>``: two folders may hold the same work (e.g. identical
+        softmax and sparsemax genotypes), each gets its own record."""
+        done = finished_record(folder, u.key.split("|", 1)[0])
+        if done is not None:
+            self.slots.append(("rec", done) if not expand else ("recs", done["records"]))
+            return
+        if u.key not in self.units:
+            self.units[u.key] = u
+        self.slots.append(("unit" if not expand else "units", u.key))
+
+    def run(self, executor: str, workers: int, progress: bool, desc: str) -> list[dict]:
+        res = run_units(list(self.units.values()), executor, workers=workers, progress=progress, desc=desc)
+        out = []
+        for kind, v in self.slots:
+            if kind == "rec":
+                out.append(v)
+            elif kind == "recs":
+                out += list(v)
+            elif kind == "unit":
+                out.append(res[v])
+            else:
+                out += list(res[v]["records"])
+        return out
+
 
 def _search_units(cfg: dict) -> list[tuple[str, str]]:
     units = []
@@ -38,39 +74,42 @@ def _search_units(cfg: dict) -> list[tuple[str, str]]:
     return units
 
 
-def run_search_stage(cfg: dict, out, shared_data=None, *, progress: bool = True) -> list[dict]:
+def _search_cost(c: dict, n: int, n_train: int) -> float:
+    return c["epochs"] * (n_train / c["batch_size"] if c["max_steps"] is None else c["max_steps"]) * c["order"] * n ** 2
+
+
+def run_search_stage(cfg: dict, out, shared_data=None, *, progress: bool = True, executor: str = "inline",
+                     workers: int = 2) -> list[dict]:
     """SPDNetNAS searches: sparsemax on every dataset, softmax/sigmoid on ``ablation_datasets``.
 
     Writes ``out/<dataset>/<weighting>/`` (search checkpoint, ``search_metrics.json``,
     ``genotype.json``, ``record.json``), ``out/datasets.json`` (loader options and ``normalise`` per
-    dataset: the later stages split and normalise alike) and
-    ``out/plan.json``. Returns the records: the genotype of the ``select``-ed epoch (``'val'``: highest
-    supernet val accuracy) with that epoch's val/train accuracy and α diagnostics
-    (``alpha_max_change``, ``alpha_entropy``, ``alpha_entropy_edges``), its ``skip_share`` /
-    ``pool_share``, and ``genotype_last`` / ``val_acc_last`` of the last epoch.
+    dataset: the later stages split and normalise alike) and ``out/plan.json``. Returns the
+    records: the genotype of the ``select``-ed epoch (``'val'``: highest supernet val accuracy)
+    with that epoch's val/train accuracy and α diagnostics (``alpha_max_change``,
+    ``alpha_entropy``, ``alpha_entropy_edges``), its ``skip_share`` / ``pool_share``, and
+    ``genotype_last`` / ``val_acc_last`` of the last epoch.
     """
     cfg = stage_config("search", cfg)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    ds_info, records, cache = {}, [], {}
+    ds_info, cache, plan = {}, {}, _Plan()
     for name in cfg["datasets"]:
         ds_info[name] = {"options": dataset_options(name, cfg["n_per_class"], cfg["seed"]),
                          "normalise": for_dataset(cfg, name)["normalise"],
                          "status": dataset_status(name, shared_data) or "ok"}
+    for ds in dict.fromkeys(d for d, _ in _search_units(cfg)):
+        cache[ds] = load_or_reason(ds, ds_info[ds]["options"], shared_data)
+        if cache[ds][1]:
+            ds_info[ds]["status"] = cache[ds][1]
     write_json(out / "datasets.json", {"fractions": cfg["fractions"], "split_seed": cfg["split_seed"],
                                         "datasets": ds_info})
-    for ds, w in progress_bar(_search_units(cfg), progress, "searches"):
+    for ds, w in _search_units(cfg):
         c = for_dataset(cfg, ds)
         base = {"stage": "search", "dataset": ds, "weighting": w, "method": "SPDNetNAS"}
-        if ds not in cache:
-            cache[ds] = load_or_reason(ds, ds_info[ds]["options"], shared_data)
-            if cache[ds][1]:
-                ds_info[ds]["status"] = cache[ds][1]
-                write_json(out / "datasets.json", {"fractions": cfg["fractions"], "split_seed": cfg["split_seed"],
-                                                    "datasets": ds_info})
         data, why = cache[ds]
         if why:
-            records.append({**base, "status": not_run(why)})
+            plan.record({**base, "status": not_run(why)})
             continue
         net = net_for(ds, data.info["n"], data.info["num_classes"])
         scfg = dict(net=net, weighting=w, order=c["order"], epochs=c["epochs"], batch_size=c["batch_size"],
@@ -80,24 +119,12 @@ def run_search_stage(cfg: dict, out, shared_data=None, *, progress: bool = True)
         key = unit_key({"search": scfg, "data": ds_info[ds]["options"],
                         **({"normalise": norm} if norm != "none" else {})})
         folder = out / ds / w
-        rec = finished_record(folder, key)
-        if rec is None:
-            t0 = time.perf_counter()
-            resume = claim_folder(folder, key)
-            write_json(folder / "nas_config.json", nas_cli_config(ds, ds_info[ds]["options"], scfg, shared_data))
-            if norm != "none":  # the split the search makes itself, normalised
-                data = normalise_split(resolve_data(data, cfg["split_seed"], cfg["fractions"]), norm)
-            res = search(data, scfg, folder, resume=resume, progress=False)
-            last = res["history"][-1] if res["history"] else {}
-            sel = next((h for h in res["history"] if h["epoch"] == res["selected_epoch"]), {})
-            rec = {**base, "status": "ok", "key": key, "genotype": res["genotype"], "epochs": c["epochs"],
-                   "order": c["order"], "select": cfg["select"], "selected_epoch": res["selected_epoch"],
-                   "val_acc": sel.get("val_acc"), "train_acc": sel.get("train_acc"),
-                   **{k: sel.get(k) for k in ("alpha_max_change", "alpha_entropy", "alpha_entropy_edges")},
-                   **op_shares(res["genotype"]), "genotype_last": res["genotype_last"],
-                   "val_acc_last": last.get("val_acc"), "time_s": time.perf_counter() - t0, "net": res["net"]}
-            write_json(folder / "record.json", rec)
-        records.append(rec)
+        spec = {"folder": str(folder), "key": key, "base": base, "search": scfg,
+                "nas_config": nas_cli_config(ds, ds_info[ds]["options"], scfg, shared_data),
+                "data": data_spec(ds, ds_info[ds]["options"], shared_data, cfg["split_seed"], cfg["fractions"], norm)}
+        cost = _search_cost(c, int(data.info["n"]), int(len(data) * cfg["fractions"][0]))
+        plan.unit(Unit(f"{key}|{folder}", search_job, (spec,), cost=cost, label=f"search {ds}/{w}"), folder)
+    records = plan.run(executor, workers, progress, "searches")
     write_plan(out, "search", cfg, records)
     return records
 
@@ -114,53 +141,11 @@ def _train_cfg(c: dict, seed: int) -> dict:
     return dict({k: c[k] for k in PROTOCOL_KEYS}, seed=int(seed))
 
 
-def _fit_spdnet(name, d, dims, batchnorm, tcfg, folder, progress):
-    k = int(max(int(d["train"][1].max()), int(d["val"][1].max())) + 1)
-    torch.manual_seed(tcfg["seed"])
-    model = SPDNet(dims, k, batchnorm=batchnorm).double()
-    res = fit(model, d["train"], d["val"], d["test"], tcfg, folder, progress=progress)
-    params, flops = SPDNet.complexity(dims, k, batchnorm)
-    return res, {"params": int(params), "flops": int(flops)}
-
-
-def _shrink_batch(tcfg: dict, n_train: int) -> dict:
-    """Batch size no larger than the training set (else an epoch would have no step)."""
-    return dict(tcfg, batch_size=max(1, min(tcfg["batch_size"], int(n_train))))
-
-
-def _train_unit(method: str, ds: str, d: dict, tcfg: dict, folder: Path, genotype=None, net=None,
-                euclid=None, progress=False, key: str | None = None) -> dict:
-    """Train one network of ``method`` from scratch; returns the metric fields of a record."""
-    if key is not None:
-        claim_folder(folder, key)
-
-    tcfg = _shrink_batch(tcfg, len(d["train"][1]))
-    n = int(d["train"][0].shape[-1])
-    if method in ("SPDNet", "SPDNetBN"):
-        dims = baseline_dims(ds, n)
-        res, cx = _fit_spdnet(ds, d, dims, method == "SPDNetBN", tcfg, folder, progress)
-        extra = {"dims": dims}
-    elif method in ("DARTS", "FairDARTS"):
-        res = train_euclidean_genotype(genotype, d, euclid, tcfg, folder, progress=progress)
-        cx = {"params": int(res["params"]), "flops": None}
-        extra = {"genotype": genotype}
-    else:
-        res = train_genotype(genotype, d, net, tcfg, folder, progress=progress)
-        cx = {"params": int(res["complexity"]["params"]), "flops": int(res["complexity"]["flops"])}
-        extra = {"genotype": res["genotype"]}
-    b, f = res["best"] or {}, res["final"] or {}  # the validation-selected and the last epoch
-    return {"test_acc": b.get("test_acc"), "val_acc": b.get("val_acc"), "train_acc": b.get("train_acc"),
-            "train_loss": b.get("train_loss"), "val_loss": b.get("val_loss"), "selected_epoch": res["selected_epoch"],
-            "selected_by": res["selected_by"], "test_acc_last": f.get("test_acc"), "val_acc_last": f.get("val_acc"),
-            "params": cx["params"], "flops": cx["flops"], "epochs": tcfg["epochs"], "n_train": int(len(d["train"][1])),
-            **extra}
-
-
 class _Data:
-    """Lazily loaded, split datasets shared by the units of one stage."""
+    """The search stage's datasets: status, size and the data spec of each (loaded once here)."""
 
     def __init__(self, info: dict, shared_data):
-        self.info, self.shared, self._cache, self._normalised = info, shared_data, {}, {}
+        self.info, self.shared, self._raw = info, shared_data, {}
 
     def status(self, ds: str) -> str | None:
         entry = self.info["datasets"].get(ds)
@@ -168,64 +153,65 @@ class _Data:
             return f"dataset {ds} was not searched (not in exp_search datasets)"
         if entry["status"] != "ok":
             return entry["status"].removeprefix("not run: ")
-        return self._load(ds)[1]
+        if ds not in self._raw:
+            self._raw[ds] = load_or_reason(ds, entry["options"], self.shared)
+        return self._raw[ds][1]
 
-    def _load(self, ds: str):
-        if ds not in self._cache:
-            data, why = load_or_reason(ds, self.info["datasets"][ds]["options"], self.shared)
-            split = None if why else resolve_data(data, self.info["split_seed"], self.info["fractions"])
-            self._cache[ds] = ((split, data), why)
-        return self._cache[ds]
+    def raw(self, ds: str):
+        return self._raw[ds][0]
 
-    def split(self, ds: str, keep=None) -> tuple[dict, object]:
-        """(split, dataset): the search stage's split, training part restricted to ``keep`` when
-        given, normalised as ``datasets.json`` says (by the mean of the training part used)."""
-        (split, data), why = self._load(ds)
-        if why:
-            raise ValueError(why)
-        how = self.info["datasets"][ds].get("normalise", "none")
-        if keep is not None:
-            return normalise_split(dict(split, train=(split["train"][0][keep], split["train"][1][keep])), how), data
-        if ds not in self._normalised:
-            self._normalised[ds] = normalise_split(split, how)
-        return self._normalised[ds], data
+    def spec(self, ds: str, keep=None) -> dict:
+        e = self.info["datasets"][ds]
+        return data_spec(ds, e["options"], self.shared, self.info["split_seed"], self.info["fractions"],
+                         e.get("normalise", "none"), keep)
+
+    def n_train(self, ds: str) -> int:
+        return int(len(self.raw(ds)) * self.info["fractions"][0])
 
 
-def run_train_stage(cfg: dict, search_dir, out, shared_data=None, *, progress: bool = True) -> list[dict]:
+_COST = {"SPDNet": 1.0, "SPDNetBN": 1.5, "DARTS": 3.0, "FairDARTS": 3.0}
+
+
+def _train_cost(m: str, tcfg: dict, n: int, n_train: int) -> float:
+    return _COST.get(m, 20.0) * tcfg["epochs"] * n_train * n ** 2
+
+
+def run_train_stage(cfg: dict, search_dir, out, shared_data=None, *, progress: bool = True,
+                    executor: str = "inline", workers: int = 2) -> list[dict]:
     """Train every Table-2 method on every searched dataset over ``seeds``, and the softmax /
-    sigmoid genotypes of the ablation datasets (Table 5; sparsemax = the SPDNetNAS rows).
+    sigmoid genotypes of the ablation datasets (Table 4; sparsemax = the SPDNetNAS rows).
 
     SPDNetNAS trains the sparsemax genotype of the search stage; SPDNetNAS (R) a uniformly sampled
     genotype per seed; DARTS / FairDARTS search once (seed 0) on log-map images and train the
-    derived CNN per seed. Every record reports the validation-selected epoch (``test_acc`` etc.;
-    the last epoch in ``test_acc_last``/``val_acc_last``). With ``floors`` the plan also holds one
-    row per FLOOR_METHODS method and dataset, fitted on the same (normalised) training split.
-    Writes ``out/<dataset>/<method>/seed<k>/``, ``out/<dataset>/floors/`` and ``out/plan.json``.
+    derived CNN per seed (each training depends on its search unit, nothing else waits for it).
+    Every record reports the validation-selected epoch (``test_acc`` etc.; the last epoch in
+    ``test_acc_last``/``val_acc_last``). With ``floors`` the plan also holds one row per
+    FLOOR_METHODS method and dataset, fitted on the same (normalised) training split. Writes
+    ``out/<dataset>/<method>/seed<k>/``, ``out/<dataset>/floors/`` and ``out/plan.json``.
     """
     cfg = stage_config("train", cfg)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     info, searched = _searched(Path(search_dir))
     data = _Data(info, shared_data)
-    units = []
-    skipped = []
+    todo, skipped, plan = [], [], _Plan()
     for ds in info["datasets"]:
         c = for_dataset(cfg, ds)
         for m in cfg["methods"]:
             if m in c["methods"]:
-                units += [(ds, m, "sparsemax" if m == "SPDNetNAS" else None, s) for s in c["seeds"]]
+                todo += [(ds, m, "sparsemax" if m == "SPDNetNAS" else None, s) for s in c["seeds"]]
             else:
                 skipped.append({"stage": "train", "dataset": ds, "method": m, "weighting": None, "seed": None,
                                 "status": not_run(f"{m} on {ds} left out by exp_train overrides (time budget "
                                                    "of this profile)")})
         for w in ("softmax", "sigmoid"):
             if (ds, w) in searched:
-                units += [(ds, "SPDNetNAS", w, s) for s in c["seeds"]]
-    records, euclid_g = [], {}
+                todo += [(ds, "SPDNetNAS", w, s) for s in c["seeds"]]
     if cfg["floors"]:
         for ds in info["datasets"]:
-            records += _floor_records(ds, data, info, out)
-    for ds, m, w, seed in progress_bar(units, progress, "trainings"):
+            _plan_floors(plan, ds, data, info, out)
+    euclid_units, euclid_keys = {}, {}
+    for ds, m, w, seed in todo:
         c = for_dataset(cfg, ds)
         base = {"stage": "train", "dataset": ds, "method": m, "weighting": w, "seed": seed}
         why = data.status(ds)
@@ -236,12 +222,12 @@ def run_train_stage(cfg: dict, search_dir, out, shared_data=None, *, progress: b
             elif srec["status"] != "ok":
                 why = f"{w} search not run ({srec['status']})"
         if why:
-            records.append({**base, "status": not_run(why)})
+            plan.record({**base, "status": not_run(why)})
             continue
-        d, raw = data.split(ds)
+        raw = data.raw(ds)
         tcfg = _train_cfg(c, seed)
         net = net_for(ds, raw.info["n"], raw.info["num_classes"])
-        genotype, euclid = None, None
+        genotype, euclid, deps = None, None, ()
         if w is not None:
             genotype = searched[(ds, w)]["genotype"]
         elif m == "SPDNetNAS (R)":
@@ -249,63 +235,63 @@ def run_train_stage(cfg: dict, search_dir, out, shared_data=None, *, progress: b
         elif m in ("DARTS", "FairDARTS"):
             euclid = {"C": cfg["euclid_C"], "layers": cfg["euclid_layers"]}
             sk = (ds, m)
-            if sk not in euclid_g:
+            if sk not in euclid_units:
                 scfg = dict(net=euclid, weighting="softmax" if m == "DARTS" else "sigmoid", order=1,
-                            epochs=c["euclid_search_epochs"], batch_size=min(c["batch_size"], len(d["train"][1])),
+                            epochs=c["euclid_search_epochs"], batch_size=min(c["batch_size"], data.n_train(ds)),
                             seed=0, split_seed=info["split_seed"], fractions=info["fractions"])
                 skey = unit_key({"euclid_search": scfg, "data": info["datasets"][ds]})
+                euclid_keys[sk] = skey
                 sfold = out / ds / m / "search"
                 srec = finished_record(sfold, skey)
                 if srec is None:
-                    t0 = time.perf_counter()
-                    res = search_euclidean(d, scfg, sfold, resume=claim_folder(sfold, skey), progress=False)
-                    srec = {"status": "ok", "key": skey, "genotype": res["genotype"],
-                            "time_s": time.perf_counter() - t0}
-                    write_json(sfold / "record.json", srec)
-                euclid_g[sk] = srec["genotype"]
-            genotype = euclid_g[sk]
+                    spec = {"folder": str(sfold), "key": skey, "search": scfg, "data": data.spec(ds)}
+                    euclid_units[sk] = Unit(f"{skey}|{sfold}", euclid_search_job, (spec,), label=f"{m} search {ds}",
+                                            cost=_train_cost(m, dict(tcfg, epochs=2 * scfg["epochs"]),
+                                                             raw.info["n"], data.n_train(ds)))
+                    plan.units[euclid_units[sk].key] = euclid_units[sk]
+                else:
+                    euclid_units[sk] = srec
+            dep = euclid_units[sk]
+            if isinstance(dep, Unit):
+                deps = (dep.key,)
+            else:
+                genotype = dep["genotype"]
         unit = {"train": tcfg, "genotype": genotype, "net": net if euclid is None else euclid,
                 "data": info["datasets"][ds], "split": [info["split_seed"], info["fractions"]], "method": m}
+        if euclid is not None:  # the genotype comes from the search unit, whose key stands for it
+            unit["genotype"] = {"euclid_search": euclid_keys[(ds, m)]}
         key = unit_key(unit)
         folder = out / ds / (slug(m) if w is None else f"{m}-{w}") / f"seed{seed}"
-        rec = finished_record(folder, key)
-        if rec is None:
-            t0 = time.perf_counter()
-            fields = _train_unit(m, ds, d, tcfg, folder, genotype, net, euclid, key=key)
-            rec = {**base, "status": "ok", "key": key, **fields, "time_s": time.perf_counter() - t0}
-            write_json(folder / "record.json", rec)
-        records.append(rec)
-    records += skipped
+        spec = {"folder": str(folder), "key": key, "base": base, "train": tcfg, "genotype": genotype, "net": net,
+                "euclid": euclid, "data": data.spec(ds)}
+        plan.unit(Unit(f"{key}|{folder}", train_job, (spec,), deps, cost=_train_cost(m, tcfg, raw.info["n"], data.n_train(ds)),
+                       label=f"{m}{'-' + w if w else ''} {ds} seed {seed}"), folder)
+    records = plan.run(executor, workers, progress, "trainings") + skipped
     write_plan(out, "train", cfg, records)
     return records
 
 
-def _floor_records(ds: str, data: _Data, info: dict, out: Path) -> list[dict]:
+def _plan_floors(plan: _Plan, ds: str, data: _Data, info: dict, out: Path) -> None:
     """The classical floors (FLOOR_METHODS) on the networks' split of ``ds``: one keyed unit
     ``out/<ds>/floors/record.json``, fitted on train (normalised like the networks), one plan
     record per floor method."""
     base = {"stage": "train", "dataset": ds, "weighting": None, "seed": 0}
     why = data.status(ds)
     if why:
-        return [{**base, "method": m, "status": not_run(why)} for m in FLOOR_METHODS]
+        for m in FLOOR_METHODS:
+            plan.record({**base, "method": m, "status": not_run(why)})
+        return
     key = unit_key({"floors": list(FLOOR_KEYS), "tslr": TSLR_SETTINGS, "seed": 0, "data": info["datasets"][ds],
                     "split": [info["split_seed"], info["fractions"]]})
     folder = out / ds / "floors"
-    rec = finished_record(folder, key)
-    if rec is None:
-        claim_folder(folder, key)
-        t0 = time.perf_counter()
-        d, _ = data.split(ds)
-        acc = classical_floors(d["train"], {"val": d["val"], "test": d["test"]}, seed=0)
-        rows = [{**base, "method": m, "status": "ok", "key": key, "test_acc": acc[k].get("test"),
-                 "val_acc": acc[k]["val"], "params": None, "flops": None, "n_train": int(len(d["train"][1]))}
-                for m, k in zip(FLOOR_METHODS, FLOOR_KEYS)]
-        rec = {"status": "ok", "key": key, "dataset": ds, "records": rows, "time_s": time.perf_counter() - t0}
-        write_json(folder / "record.json", rec)
-    return list(rec["records"])
+    spec = {"folder": str(folder), "key": key, "base": base, "data": data.spec(ds)}
+    n = int(data.raw(ds).info["n"])
+    plan.unit(Unit(f"{key}|{folder}", floors_job, (spec,), cost=5.0 * data.n_train(ds) * n ** 3, label=f"floors {ds}"), folder,
+              expand=True)
 
 
-def run_data_efficiency_stage(cfg: dict, search_dir, out, shared_data=None, *, progress: bool = True) -> list[dict]:
+def run_data_efficiency_stage(cfg: dict, search_dir, out, shared_data=None, *, progress: bool = True,
+                              executor: str = "inline", workers: int = 2) -> list[dict]:
     """Train ``methods`` on a stratified ``train_fractions`` share of the training split (same
     validation/test sets), per seed. SPDNetNAS uses the genotype searched on the full data. With
     the search stage's ``normalise: recentre`` the mean is that of the training subset used.
@@ -316,20 +302,17 @@ def run_data_efficiency_stage(cfg: dict, search_dir, out, shared_data=None, *, p
     info, searched = _searched(Path(search_dir))
     data = _Data(info, shared_data)
     ds = cfg["dataset"]
-    records = []
-    units = [(f, m, s) for f in cfg["train_fractions"] for m in cfg["methods"] for s in cfg["seeds"]]
-    for frac, m, seed in progress_bar(units, progress, "data efficiency"):
+    plan = _Plan()
+    for frac, m, seed in [(f, m, s) for f in cfg["train_fractions"] for m in cfg["methods"] for s in cfg["seeds"]]:
         base = {"stage": "data_efficiency", "dataset": ds, "method": m, "fraction": frac, "seed": seed}
         why = data.status(ds)
         if why is None and m == "SPDNetNAS":
             srec = searched.get((ds, "sparsemax"))
             why = None if srec is not None and srec["status"] == "ok" else f"no sparsemax search for {ds}"
         if why:
-            records.append({**base, "status": not_run(why)})
+            plan.record({**base, "status": not_run(why)})
             continue
-        d, raw = data.split(ds)
-        keep = torch.as_tensor(stratified_subset(d["train"][1].numpy(), frac, 1000 + seed))
-        dd, _ = data.split(ds, keep)
+        raw = data.raw(ds)
         tcfg = _train_cfg(cfg, seed)
         net = net_for(ds, raw.info["n"], raw.info["num_classes"])
         genotype = None
@@ -338,20 +321,19 @@ def run_data_efficiency_stage(cfg: dict, search_dir, out, shared_data=None, *, p
         elif m == "SPDNetNAS (R)":
             genotype = sample_genotype(np.random.default_rng(10_000 + seed), net["steps"])
         key = unit_key({"train": tcfg, "genotype": genotype, "net": net, "fraction": frac, "method": m,
-                    "data": info["datasets"][ds], "split": [info["split_seed"], info["fractions"]]})
+                        "data": info["datasets"][ds], "split": [info["split_seed"], info["fractions"]]})
         folder = out / slug(m) / f"frac{frac:g}" / f"seed{seed}"
-        rec = finished_record(folder, key)
-        if rec is None:
-            t0 = time.perf_counter()
-            fields = _train_unit(m, ds, dd, tcfg, folder, genotype, net, key=key)
-            rec = {**base, "status": "ok", "key": key, **fields, "time_s": time.perf_counter() - t0}
-            write_json(folder / "record.json", rec)
-        records.append(rec)
+        spec = {"folder": str(folder), "key": key, "base": base, "train": tcfg, "genotype": genotype, "net": net,
+                "euclid": None, "data": data.spec(ds, (frac, seed))}
+        cost = _train_cost(m, tcfg, raw.info["n"], frac * data.n_train(ds))
+        plan.unit(Unit(f"{key}|{folder}", train_job, (spec,), cost=cost, label=f"{m} {ds} {frac:g} seed {seed}"), folder)
+    records = plan.run(executor, workers, progress, "data efficiency")
     write_plan(out, "data_efficiency", cfg, records)
     return records
 
 
-def run_cell_spaces_stage(cfg: dict, out, shared_data=None, *, progress: bool = True) -> list[dict]:
+def run_cell_spaces_stage(cfg: dict, out, shared_data=None, *, progress: bool = True, executor: str = "inline",
+                          workers: int = 2) -> list[dict]:
     """Train ``n`` random genotypes of every cell-space variant once (NDS population study).
 
     Model i of a variant is sampled with seed ``seed * 1_000_003 + i`` from the variant's op sets and
@@ -363,28 +345,25 @@ def run_cell_spaces_stage(cfg: dict, out, shared_data=None, *, progress: bool = 
     out.mkdir(parents=True, exist_ok=True)
     ds = cfg["dataset"]
     raw, why = load_or_reason(ds, cfg["dataset_options"], shared_data)
-    records = []
-    d = None if why else normalise_split(resolve_data(raw, 0, cfg["fractions"]), cfg["normalise"])
-    units = [(v, i) for v in cfg["variants"] for i in range(cfg["n"])]
-    for v, i in progress_bar(units, progress, "cell spaces"):
-        base = {"stage": "cell_spaces", "dataset": ds, "variant": v, "model": i, "seed": cfg["seed"]}
+    plan = _Plan()
+    for v, i in [(v, i) for v in cfg["variants"] for i in range(cfg["n"])]:
+        base = {"stage": "cell_spaces", "dataset": ds, "variant": v, "model": i, "seed": cfg["seed"],
+                "method": "SPDNetNAS"}
         if why:
-            records.append({**base, "status": not_run(why)})
+            plan.record({**base, "status": not_run(why)})
             continue
         rng = np.random.default_rng(cfg["seed"] * 1_000_003 + i * 7919 + sorted(CELL_SPACE_VARIANTS).index(v))
         genotype = sample_genotype(rng, cfg["steps"], *cell_variant_ops(v))
         net = net_for(ds, raw.info["n"], raw.info["num_classes"], cfg["steps"])
         tcfg = _train_cfg(cfg, cfg["seed"])
         key = unit_key({"train": tcfg, "genotype": genotype, "net": net, "data": [ds, cfg["dataset_options"]],
-                    "fractions": cfg["fractions"], "normalise": cfg["normalise"]})
+                        "fractions": cfg["fractions"], "normalise": cfg["normalise"]})
         folder = out / v / f"{i:04d}"
-        rec = finished_record(folder, key)
-        if rec is None:
-            t0 = time.perf_counter()
-            fields = _train_unit("SPDNetNAS", ds, d, tcfg, folder, genotype, net, key=key)
-            rec = {**base, "status": "ok", "key": key, **fields, "time_s": time.perf_counter() - t0}
-            write_json(folder / "record.json", rec)
-        records.append(rec)
+        spec = {"folder": str(folder), "key": key, "base": base, "train": tcfg, "genotype": genotype, "net": net,
+                "euclid": None,
+                "data": data_spec(ds, cfg["dataset_options"], shared_data, 0, cfg["fractions"], cfg["normalise"])}
+        plan.unit(Unit(f"{key}|{folder}", train_job, (spec,), label=f"{v} model {i}"), folder)
+    records = plan.run(executor, workers, progress, "cell spaces")
     write_plan(out, "cell_spaces", cfg, records)
     ok = [r for r in records if r["status"] == "ok"]
     if ok:
