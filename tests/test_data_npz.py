@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from spdnas.cli.data import main as data_main
-from spdnas.data import dataset_options, list_datasets, load_dataset, load_npz, stratified_split
+from spdnas.data import dataset_options, list_datasets, load_dataset, stratified_split
+from spdnas.data.npz import load_npz
 
 
 def _spd(rng, n_mats, n, rank=None):

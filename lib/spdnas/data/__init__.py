@@ -3,14 +3,14 @@
 Registered datasets (``list_datasets()``): ``radar_sim`` (simulated micro-Doppler, 20x20),
 ``radar`` (original release layout), ``hdm05`` (93x93), ``afew`` (400x400), ``basicmotions``
 (6x6) and ``japanesevowels`` (12x12) from the UEA files bundled with aeon, ``uea`` (any UEA
-problem by name) and ``npz`` (your own matrices: ``load_dataset("npz", path=..., ridge=0.0)``). ``spdnas.data.images`` (image datasets) is a separate module.
+problem by name) and ``npz`` (your own matrices: ``load_dataset("npz", path=..., ridge=0.0)``, see
+:mod:`spdnas.data.npz`). ``spdnas.data.images`` (image datasets) is a separate module.
 """
 
 from .afew import AFEW_CLASSES, load_afew
 from .base import SPDDataset, check_positive_definite, check_square_symmetric, label_from_filename, regularise
 from .files import read_npy, read_npz
 from .hdm05 import HDM05_TEST_SUBJECTS, HDM05_TRAIN_SUBJECTS, load_hdm05
-from .npz import load_npz
 from .overview import lognn_accuracy, log_euclidean_features, mdm_accuracy, overview, overview_table
 from .radar import RADAR_CLASSES, load_radar, load_radar_sim, simulate_radar
 from .registry import (
@@ -38,6 +38,6 @@ __all__ = [
     "simulate_radar", "load_radar_sim", "load_radar", "RADAR_CLASSES",
     "load_hdm05", "HDM05_TRAIN_SUBJECTS", "HDM05_TEST_SUBJECTS",
     "load_afew", "AFEW_CLASSES",
-    "read_ts", "load_uea", "load_basicmotions", "load_japanesevowels", "load_npz",
+    "read_ts", "load_uea", "load_basicmotions", "load_japanesevowels",
     "overview", "overview_table", "lognn_accuracy", "mdm_accuracy", "log_euclidean_features",
 ]

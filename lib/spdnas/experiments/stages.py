@@ -36,7 +36,7 @@ def _search_units(cfg: dict) -> list[tuple[str, str]]:
     return units
 
 
-def run_search_stage(cfg: dict, out, shared_data=None, *, progress: bool = True) -> list[dict]:
+def run_search_stage(cfg: dict, out, shared_data=None, *, progress: bool = True, data_options=None) -> list[dict]:
     """SPDNetNAS searches: sparsemax on every dataset, softmax/sigmoid on ``ablation_datasets``.
 
     Writes ``out/<dataset>/<weighting>/`` (search checkpoint, ``search_metrics.json``,
@@ -50,6 +50,10 @@ def run_search_stage(cfg: dict, out, shared_data=None, *, progress: bool = True)
     for name in cfg["datasets"]:
         ds_info[name] = {"options": dataset_options(name, cfg["n_per_class"], cfg["seed"]),
                          "status": dataset_status(name, shared_data) or "ok"}
+    for name, extra in (data_options or {}).items():  # loader options over the stage's: a user's npz path
+        if name not in ds_info or not isinstance(extra, dict):
+            raise ValueError(f"data_options: {name!r} -> {extra!r} is not a search dataset's option mapping")
+        ds_info[name]["options"].update(extra)
     write_json(out / "datasets.json", {"fractions": cfg["fractions"], "split_seed": cfg["split_seed"],
                                         "datasets": ds_info})
     for ds, w in progress_bar(_search_units(cfg), progress, "searches"):
