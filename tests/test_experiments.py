@@ -14,9 +14,10 @@ from matplotlib.figure import Figure
 
 from spdnas import analysis as A
 from spdnas import experiments as E
-from spdnas.cli.experiments import main as experiments_cli
+from spdnas.cli.experiments import main as experiments_cli, stage_help
 from spdnas import nas, plots
 from spdnas.workbench import pipeline
+from spdnas.core.trainer import TRAIN_DEFAULTS
 from spdnas.nas import NORMAL_OPS, REDUCE_OPS, cell_variant_ops, normalize_genotype, sample_genotype
 
 
@@ -55,6 +56,20 @@ def test_paper_profile_uses_the_papers_search_protocol():
     ("train", {"seeds": []}, "seeds"),
     ("train", {"seeds": [0, 0]}, "duplicates"),
     ("train", {"lr": -1.0}, "lr"),
+    ("train", {"optimizer": "rmsprop"}, "train config: optimizer must be 'sgd' or 'adam'"),
+    ("train", {"schedule": "step"}, "train config: schedule must be one of"),
+    ("train", {"momentum": -0.1}, "train config: momentum"),
+    ("train", {"floors": "yes"}, "floors must be true or false"),
+    ("train", {"overrides": {"hdm05": {"weight_decay": float("nan")}}}, r"overrides\['hdm05'\] weight_decay"),
+    ("train", {"overrides": {"hdm05": {"lr": 0}}}, r"overrides\['hdm05'\] lr must be > 0"),
+    ("train", {"overrides": {"hdm05": {"floors": True}}}, "overrides"),
+    ("data_efficiency", {"optimizer": "lbfgs"}, "data_efficiency config: optimizer"),
+    ("data_efficiency", {"lr_min": -1}, "data_efficiency config: lr_min"),
+    ("cell_spaces", {"normalise": "zscore"}, "cell_spaces normalise must be one of"),
+    ("cell_spaces", {"schedule": 1}, "cell_spaces config: schedule"),
+    ("search", {"normalise": "whiten"}, "search normalise must be one of"),
+    ("search", {"overrides": {"hdm05": {"normalise": "log"}}}, r"overrides\['hdm05'\] normalise"),
+    ("search", {"overrides": {"hdm05": {"momentum": 0.5}}}, "overrides"),
     ("data_efficiency", {"train_fractions": [0.0, 1.0]}, "train_fractions"),
     ("data_efficiency", {"methods": ["DARTS"]}, "unknown name"),
     ("cell_spaces", {"variants": ["convs"]}, "unknown name"),
@@ -64,6 +79,19 @@ def test_paper_profile_uses_the_papers_search_protocol():
 def test_stage_config_rejects_bad_values(kind, bad, match):
     with pytest.raises(ValueError, match=match):
         E.stage_config(kind, bad)
+
+
+def test_protocol_settings_are_stage_settings_with_overrides():
+    for kind in ("train", "data_efficiency", "cell_spaces"):
+        cfg = E.stage_config(kind, {})
+        assert {k: cfg[k] for k in ("optimizer", "schedule", "lr_min", "momentum", "weight_decay")} == \
+            {k: TRAIN_DEFAULTS[k] for k in ("optimizer", "schedule", "lr_min", "momentum", "weight_decay")}
+    cfg = E.stage_config("train", {"optimizer": "adam", "overrides": {"hdm05": {"schedule": "cosine", "lr_min": 1e-4}}})
+    assert cfg["floors"] is False and cfg["optimizer"] == "adam"
+    assert E.for_dataset(cfg, "hdm05")["schedule"] == "cosine" and E.for_dataset(cfg, "radar_sim")["schedule"] == "constant"
+    s = E.stage_config("search", {"overrides": {"hdm05": {"normalise": "recentre"}}})
+    assert s["normalise"] == "none" and E.for_dataset(s, "hdm05")["normalise"] == "recentre"
+    assert E.stage_config("cell_spaces", {"normalise": "recentre"})["normalise"] == "recentre"
 
 
 def test_stage_config_unknown_stage():
@@ -207,22 +235,9 @@ def test_summarize_partial_and_bad_inputs():
         E.summarize(bad, "dataset")
 
 
-def test_paper_table2_says_not_available_and_uses_entered_values(monkeypatch):
-    p = E.paper_table2()
-    assert len(p) == 2 * len(E.METHODS)
-    assert not np.isfinite(p["paper_mean"]).any()  # nothing invented
-    assert (p["paper_acc"] == E.PAPER_NOT_IN_TEXT).all()
-    monkeypatch.setitem(E.PAPER_TABLE2, ("RADAR", "SPDNetNAS"), (97.5, 0.25))
-    p = E.paper_table2()
-    known = p[np.isfinite(p["paper_mean"])]
-    assert len(known) == 1 and known["paper_acc"].iloc[0] == "97.50 ± 0.25"
-    assert known["paper_source"].iloc[0] == E.PAPER_SOURCE
-
-
-def test_table2_assembly(monkeypatch):
-    monkeypatch.setitem(E.PAPER_TABLE2, ("RADAR", "SPDNetNAS"), (97.75, 0.30))
+def test_table2_assembly():
     rec = _records()
-    t = E.table2(rec, ["radar_sim", "hdm05", "basicmotions"])
+    t = E.table2(rec, ["radar_sim", "hdm05", "basicmotions"], E.METHODS)
     assert list(t["dataset"]) == ["radar_sim"] * 6 + ["hdm05"] * 6 + ["basicmotions"] * 6
     assert list(t["method"][:6]) == list(E.METHODS)
     r = t[(t["dataset"] == "radar_sim") & (t["method"] == "SPDNetNAS")].iloc[0]
@@ -234,7 +249,7 @@ def test_table2_assembly(monkeypatch):
     assert (t[t["dataset"] == "basicmotions"]["paper_acc"] == "not in the paper").all()
     assert t[t["dataset"] == "hdm05"]["status"].str.startswith("not run: hdm05 data missing").all()
     # a method the stage did not plan gets a not-run row
-    t2 = E.table2(rec[rec["method"] != "DARTS"], ["radar_sim"])
+    t2 = E.table2(rec[rec["method"] != "DARTS"], ["radar_sim"], E.METHODS)
     assert t2[t2["method"] == "DARTS"]["status"].iloc[0].startswith("not run:")
     # no stage output at all
     t3 = E.table2(None, ["radar_sim"], ["SPDNet"], missing_reason="run stage exp_train")
@@ -245,18 +260,18 @@ def test_table2_assembly(monkeypatch):
         E.table2(rec, [], E.METHODS)
 
 
-def test_table5_assembly():
+def test_table4_assembly():
     rec = _records()
-    t = E.table5(rec, ["radar_sim", "hdm05"])
+    t = E.table4(rec, ["radar_sim", "hdm05"])
     assert list(t["weighting"]) == list(E.WEIGHTINGS) * 2
     ref = rec[(rec["dataset"] == "radar_sim") & (rec["weighting"] == "sigmoid")]["test_acc"] * 100
     r = t[(t["dataset"] == "radar_sim") & (t["weighting"] == "sigmoid")].iloc[0]
     assert r["ours_mean"] == pytest.approx(ref.mean()) and r["status"] == "ok"
     assert t[t["dataset"] == "hdm05"]["status"].str.startswith("not run").all()
-    assert (t["paper_acc"] == E.PAPER_NOT_IN_TEXT).all()
-    assert E.table5(None, ["radar_sim"], missing_reason="x")["status"].tolist() == ["not run: x"] * 3
+    assert (t["kind"] == "network").all()  # no floor records here: no floor rows
+    assert E.table4(None, ["radar_sim"], missing_reason="x")["status"].tolist() == ["not run: x"] * 3
     with pytest.raises(ValueError, match="lack column"):
-        E.table5(rec.drop(columns=["weighting"]), ["radar_sim"])
+        E.table4(rec.drop(columns=["weighting"]), ["radar_sim"])
 
 
 def test_data_efficiency_table():
@@ -494,10 +509,10 @@ def test_accuracy_bars_say_what_the_error_bars_are():
     single["ours_std"] = np.nan
     assert "1 seed each: no std" in labels(plots.plot_accuracy_bars(single))
     # the real table assembly: 3 seeds each
-    t5 = E.table5(_records(), ["radar_sim", "hdm05"])
-    fig5 = plots.plot_accuracy_bars(t5, group="weighting", paper=False)
-    assert "mean ± std over 3 seeds" in labels(fig5)
-    assert len([p for p in fig5.axes[0].patches if p.get_gid() == "not run"]) == 3  # hdm05 x 3 weightings
+    t4 = E.table4(_records(), ["radar_sim", "hdm05"])
+    fig4 = plots.plot_accuracy_bars(t4, group="weighting", paper=False)
+    assert "mean ± std over 3 seeds" in labels(fig4)
+    assert len([p for p in fig4.axes[0].patches if p.get_gid() == "not run"]) == 3  # hdm05 x 3 weightings
 
 
 def test_accuracy_bars_bad_tables():
@@ -542,3 +557,13 @@ def test_data_efficiency_whiskers_clipped_and_legend_clear():
     assert hi == pytest.approx(100.0) and lo == pytest.approx(0.0)
     assert "mean ± std over 2 seeds" in fig.axes[0].get_ylabel()
     assert_annotations_clear(fig)
+
+
+def test_stage_help_names_the_protocol_choices():
+    train = " ".join(stage_help("train").split())
+    for k in ("optimizer=", "schedule=", "lr_min=", "momentum=", "weight_decay=", "floors="):
+        assert k in train, k
+    assert "schedule: constant|cosine" in train and "validation-selected epoch" in train
+    search = " ".join(stage_help("search").split())
+    assert 'normalise="none"' in search and "normalise: none|recentre" in search
+    assert "normalise: none|recentre" in " ".join(stage_help("cell-spaces").split())

@@ -6,11 +6,14 @@ import json
 import numpy as np
 import pytest
 import yaml
+from pyriemann.classification import MDM
 
 from spdnas import analysis as A
 from spdnas import experiments as E
 from spdnas.cli.experiments import main as experiments_cli
 from spdnas import nas
+from spdnas.data import normalise_split
+from spdnas.experiments.config import FLOOR_METHODS
 
 SEARCH = {"datasets": ["basicmotions", "radar_sim", "hdm05"], "ablation_datasets": ["basicmotions"],
           "n_per_class": 10, "epochs": 1, "order": 1, "batch_size": 30, "max_steps": 1,
@@ -84,13 +87,14 @@ def test_train_stage_and_table2(stages):
     hd = plan[plan["dataset"] == "hdm05"]
     assert len(hd) == len(E.METHODS) and hd["status"].str.startswith("not run: hdm05 data missing").all()
     t = E.table2(plan, ["radar_sim", "hdm05", "basicmotions"])
-    bm = t[t["dataset"] == "basicmotions"]
+    bm = t[(t["dataset"] == "basicmotions") & (t["kind"] == "network")]
     assert (bm["seeds"] == 2).all() and np.isfinite(bm["ours_std"]).all()  # two seeds -> a std
     r = ok[(ok["dataset"] == "radar_sim") & (ok["method"] == "SPDNet")].iloc[0]
     assert r["params"] == 559  # SPDNet 20-16-8, 3 classes: 320 + 128 + 36*3 + 3
-    t5 = E.table5(plan, ["basicmotions", "radar_sim"])
-    assert (t5[t5["dataset"] == "basicmotions"]["status"] == "ok").all()
-    assert t5[(t5["dataset"] == "radar_sim") & (t5["weighting"] == "softmax")]["status"].iloc[0].startswith("not run")
+    t4 = E.table4(plan, ["basicmotions", "radar_sim"])
+    t4 = t4[t4["kind"] == "network"]
+    assert (t4[t4["dataset"] == "basicmotions"]["status"] == "ok").all()
+    assert t4[(t4["dataset"] == "radar_sim") & (t4["weighting"] == "softmax")]["status"].iloc[0].startswith("not run")
     # folders are shell/DVC friendly
     assert (stages / "train" / "radar_sim" / "SPDNetNAS-R" / "seed0" / "record.json").is_file()
 
@@ -143,3 +147,92 @@ def test_cli_errors(stages, tmp_path):
                 "--search", str(tmp_path / "nothing")])
     with pytest.raises(ValueError, match="unknown keys"):
         experiments_cli(["search", "--config", _cfg(tmp_path / "u.yaml", {"epoch": 1}), "--out", str(tmp_path / "o")])
+
+
+def test_trained_records_report_the_validation_selected_epoch(stages):
+    plan = E.read_plan(stages / "train")
+    nets = plan[(plan["status"] == "ok") & plan["method"].isin(E.METHODS)]
+    assert len(nets) and nets["selected_epoch"].notna().all()
+    for r in nets.itertuples():
+        sub = r.method.replace(" (", "-").replace(")", "") if not isinstance(r.weighting, str) \
+            else f"{r.method}-{r.weighting}"
+        m = json.loads((stages / "train" / r.dataset / sub / f"seed{r.seed}" / "metrics.json").read_text())
+        h = {e["epoch"]: e for e in m["history"]}
+        assert r.selected_epoch == m["selected_epoch"] and r.test_acc == h[r.selected_epoch]["test_acc"]
+        assert r.val_acc == h[r.selected_epoch]["val_acc"] and r.val_loss == h[r.selected_epoch]["val_loss"]
+        assert r.test_acc_last == m["history"][-1]["test_acc"] and r.val_acc_last == m["history"][-1]["val_acc"]
+    de = E.read_plan(stages / "de")
+    assert {"selected_epoch", "test_acc_last", "val_acc_last"} <= set(de.columns)
+    cs = E.read_plan(stages / "cs")
+    assert cs["selected_epoch"].notna().all() and {"test_acc_last", "val_loss"} <= set(cs.columns)
+
+
+def _logvec(X):
+    """log-Euclidean embedding (numpy eigh): upper triangle of logm, off-diagonal times sqrt(2)."""
+    iu = np.triu_indices(X.shape[-1])
+    w = np.where(iu[0] == iu[1], 1.0, np.sqrt(2.0))
+    lam, U = np.linalg.eigh(X.astype(np.float64))
+    return np.stack([(u * np.log(v)) @ u.T for v, u in zip(lam, U)])[:, iu[0], iu[1]] * w
+
+
+def _recentred_split(search_dir, ds):
+    info = json.loads((search_dir / "datasets.json").read_text())
+    raw = E.load_experiment_data(ds, info["datasets"][ds]["options"])
+    d = nas.resolve_data(raw, info["split_seed"], info["fractions"])
+    return normalise_split(d, info["datasets"][ds]["normalise"])
+
+
+def test_recentred_search_then_train_with_floors_and_a_cosine_protocol(stages, tmp_path):
+    """normalise: recentre goes into datasets.json and the search key; the train stage applies it,
+    the floors are computed on exactly the networks' (recentred) split, and the reported epoch is
+    the validation-selected one of a 3-epoch cosine run."""
+    common = ["--data", str(stages / "shared"), "--no-progress"]
+    s = dict(SEARCH, datasets=["radar_sim", "hdm05"], ablation_datasets=[], overrides={},
+             normalise="recentre")
+    assert experiments_cli(["search", "--config", _cfg(tmp_path / "s.yaml", s), "--out", str(tmp_path / "search")]
+                           + common) == 0
+    info = json.loads((tmp_path / "search" / "datasets.json").read_text())
+    assert info["datasets"]["radar_sim"]["normalise"] == "recentre"
+    new = E.read_plan(tmp_path / "search").set_index(["dataset", "weighting"])
+    old = E.read_plan(stages / "search").set_index(["dataset", "weighting"])
+    assert new.at[("radar_sim", "sparsemax"), "key"] != old.at[("radar_sim", "sparsemax"), "key"]
+    h_new = nas.search_history(tmp_path / "search" / "radar_sim" / "sparsemax" / "search_metrics.json")
+    h_old = nas.search_history(stages / "search" / "radar_sim" / "sparsemax" / "search_metrics.json")
+    assert h_new["train_loss"].tolist() != h_old["train_loss"].tolist()  # the search saw other inputs
+    t = {"methods": ["SPDNet"], "seeds": [0], "epochs": 3, "floors": True, "schedule": "cosine", "lr": 0.05,
+         "lr_min": 0.001, "momentum": 0.5, "weight_decay": 0.0}
+    assert experiments_cli(["train", "--config", _cfg(tmp_path / "t.yaml", t), "--out", str(tmp_path / "train"),
+                            "--search", str(tmp_path / "search")] + common) == 0
+    plan = E.read_plan(tmp_path / "train")
+    floors = plan[plan["method"].isin(FLOOR_METHODS)].set_index(["dataset", "method"])
+    assert len(floors) == 2 * len(FLOOR_METHODS)
+    assert floors.loc["hdm05"]["status"].str.startswith("not run: hdm05 data missing").all()
+    rf = floors.loc["radar_sim"]
+    assert (rf["status"] == "ok").all() and (rf["seed"] == 0).all() and rf["params"].isna().all()
+    assert rf["weighting"].isna().all() and rf["flops"].isna().all()
+    d = _recentred_split(tmp_path / "search", "radar_sim")
+    (Xtr, ytr), (Xva, yva), (Xte, yte) = [(X.numpy(), y.numpy()) for X, y in (d["train"], d["val"], d["test"])]
+    mdm = MDM(metric="riemann").fit(Xtr, ytr)
+    nn1 = lambda X: ytr[((_logvec(X)[:, None] - _logvec(Xtr)[None]) ** 2).sum(-1).argmin(1)]  # noqa: E731
+    for part, X, y in (("val", Xva, yva), ("test", Xte, yte)):
+        assert rf.at["MDM", f"{part}_acc"] == np.mean(mdm.predict(X) == y)
+        assert rf.at["log-Euclidean 1-NN", f"{part}_acc"] == np.mean(nn1(X) == y)
+        assert 0 <= rf.at["TS + LR", f"{part}_acc"] <= 1
+    assert (tmp_path / "train" / "radar_sim" / "floors" / "record.json").is_file()
+    r = plan[(plan["method"] == "SPDNet") & (plan["dataset"] == "radar_sim")].iloc[0]
+    m = json.loads((tmp_path / "train" / "radar_sim" / "SPDNet" / "seed0" / "metrics.json").read_text())
+    assert m["config"]["schedule"] == "cosine" and m["config"]["momentum"] == 0.5 and m["config"]["lr_min"] == 0.001
+    acc = np.array([e["val_acc"] for e in m["history"]])
+    loss = np.array([e["val_loss"] for e in m["history"]])
+    sel = int(np.lexsort((np.arange(3), loss, -acc))[0]) + 1
+    assert r["selected_epoch"] == sel and r["test_acc"] == m["history"][sel - 1]["test_acc"]
+    assert r["test_acc_last"] == m["history"][-1]["test_acc"]
+    # a rerun skips every finished unit (floors included); a changed protocol setting is a new unit
+    floor_rec = tmp_path / "train" / "radar_sim" / "floors" / "record.json"
+    mtime = floor_rec.stat().st_mtime_ns
+    experiments_cli(["train", "--config", _cfg(tmp_path / "t2.yaml", dict(t, momentum=0.6)), "--out",
+                     str(tmp_path / "train"), "--search", str(tmp_path / "search")] + common)
+    plan2 = E.read_plan(tmp_path / "train")
+    assert floor_rec.stat().st_mtime_ns == mtime
+    r2 = plan2[(plan2["method"] == "SPDNet") & (plan2["dataset"] == "radar_sim")].iloc[0]
+    assert r2["key"] != r["key"]

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # notebooks (02-05, 09) read the exp_* stage results from <output dir>/runs/experiments, absent
 # here, so under nbval they run their "not run: ..." path (the stage tests cover the computation).
 ORDER = ["sweep_digits", "01_data_overview", "06_point_estimates", "07_compare_spaces",
-         "08_distribution_shape", "02_search", "03_table2", "04_table5", "05_data_efficiency",
+         "08_distribution_shape", "02_search", "03_table2", "04_table4", "05_data_efficiency",
          "09_spd_cell_spaces"]
 TRACKED = ("figures", "tables", "metrics")
 
@@ -60,7 +60,7 @@ def test_notebooks_execute_under_smoke_profile(smoke_run):
         for ext in ("pdf", "png"):
             assert (out / "figures" / f"{fig}.{ext}").stat().st_size > 0
     assert (out / "runs" / "sweep_digits" / "population.parquet").is_file()
-    for stem in ("table2", "table5", "data_efficiency", "search_genotypes", "spd_cell_spaces"):
+    for stem in ("table2", "table4", "data_efficiency", "search_genotypes", "spd_cell_spaces"):
         table = pd.read_csv(out / "tables" / f"{stem}.csv")
         assert table["status"].astype(str).str.startswith("not run").all(), stem  # nothing faked
 
@@ -132,7 +132,7 @@ def test_notebooks_write_exactly_their_declared_outputs(smoke_run):
     analysis = declared_by(("data_overview", "sweep_digits", "point_estimates", "compare_spaces",
                             "distribution_shape"))
     # SPDNetNAS notebooks run their not-run path here (no exp_* results), which may skip figures
-    nas = declared_by(("nas_search", "table2", "table5", "data_efficiency", "spd_cell_spaces"))
+    nas = declared_by(("nas_search", "table2", "table4", "data_efficiency", "spd_cell_spaces"))
     written = {p.relative_to(out).as_posix() for d in TRACKED for p in (out / d).rglob("*") if p.is_file()}
     assert written - analysis - nas == set(), f"written but not declared: {sorted(written - analysis - nas)}"
     assert analysis - written == set(), f"declared but not written: {sorted(analysis - written)}"

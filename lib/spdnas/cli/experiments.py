@@ -13,6 +13,8 @@ import time
 
 from ..core.io import read_config
 from ..core.params import PROFILES, shared_data_root, stage_params
+from ..core.trainer import OPTIMIZERS, SCHEDULES
+from ..data.normalise import NORMALISATIONS
 from ..experiments.config import SECTIONS, STAGE_DEFAULTS
 from ..experiments.stages import run_cell_spaces_stage, run_data_efficiency_stage, run_search_stage, run_train_stage
 
@@ -32,10 +34,18 @@ def stage_help(command: str) -> str:
     kind = STAGES[command][0]
     section = SECTIONS[kind]
     keys = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(STAGE_DEFAULTS[kind].items()))
+    choices = {"optimizer": "|".join(OPTIMIZERS), "schedule": "|".join(SCHEDULES),
+               "normalise": "|".join(NORMALISATIONS) + " (recentre: X -> M^-1/2 X M^-1/2, M the log-Euclidean "
+                                                       "mean of the training split)",
+               "floors": "true|false (log-Euclidean 1-NN, MDM and TS + LR rows on the same split)"}
+    told = "; ".join(f"{k}: {v}" for k, v in choices.items() if k in STAGE_DEFAULTS[kind])
     text = (f"Reads the params.yaml section '{section}' (values shared by all profiles, then the "
             f"{'/'.join(PROFILES)} block of the active profile; `spdnas pipeline params {section}` prints the "
             f"values in force), or the mapping of --config FILE instead. Keys (key=default when the "
-            f"section leaves it out): {keys}.")
+            f"section leaves it out): {keys}." + (f" Choices: {told}." if told else ""))
+    if kind != "search":
+        text += (" Trained networks are reported at their validation-selected epoch (highest val accuracy, "
+                 "ties on lower val loss, then the earlier epoch); test_acc_last / val_acc_last keep the last.")
     return textwrap.fill(text, 100, break_on_hyphens=False)
 
 

@@ -6,7 +6,7 @@ SPDNetNAS networks, Euclidean baselines). Weights are optimised with Riemannian 
 optimiser, RNG states and metrics is written atomically (``torch.save`` to memory, then
 temp file + ``os.replace``); :func:`fit` resumes from it (``torch.load(weights_only=True)``), and
 a resumed run reproduces an uninterrupted one bit for bit: the data order of epoch e depends
-only on (seed, e).
+only on (seed, e). The reported epoch is chosen on validation only (:func:`select_epoch`).
 """
 
 from __future__ import annotations
@@ -38,11 +38,20 @@ __all__ = [
     "batches",
     "as_tensors",
     "num_threads",
+    "select_epoch",
     "SCHEDULES",
+    "OPTIMIZERS",
+    "SELECTION",
 ]
 
 # Learning-rate schedules (one vocabulary for this trainer and the sweep recipes).
 SCHEDULES = ("constant", "cosine")
+
+# Optimisers of fit (spdnas.spd.riemannian_optimizer: Riemannian SGD / Adam).
+OPTIMIZERS = ("sgd", "adam")
+
+# How fit picks the reported epoch (``selected_by`` of its result) with and without a val set.
+SELECTION = ("val_acc, ties: lower val_loss, then earlier epoch", "last epoch (no validation set)")
 
 TRAIN_DEFAULTS = dict(
     epochs=100, batch_size=30, optimizer="sgd", lr=0.025, lr_min=0.0, schedule="constant", momentum=0.9,
@@ -68,7 +77,7 @@ def train_config(**overrides) -> dict:
         raise ValueError(f"train config: lr must be > 0, got {cfg['lr']!r}")
     if cfg["schedule"] not in SCHEDULES:
         raise ValueError(f"train config: schedule must be one of {SCHEDULES}, got {cfg['schedule']!r}")
-    if cfg["optimizer"] not in ("sgd", "adam"):
+    if cfg["optimizer"] not in OPTIMIZERS:
         raise ValueError(f"train config: optimizer must be 'sgd' or 'adam', got {cfg['optimizer']!r}")
     if isinstance(cfg["seed"], bool) or not isinstance(cfg["seed"], int):
         raise ValueError(f"train config: seed must be an int, got {cfg['seed']!r}")
@@ -209,6 +218,35 @@ def lr_at(cfg: dict, epoch: int) -> float:
     return float(cfg["lr_min"] + 0.5 * (cfg["lr"] - cfg["lr_min"]) * (1 + math.cos(math.pi * t)))
 
 
+def select_epoch(history: list[dict]) -> tuple[int | None, str]:
+    """``(selected epoch, selected_by)``: highest val_acc, ties on lower val_loss, then the earlier epoch.
+
+    Test metrics are never read. Without ``val_acc`` in the history the last epoch is selected and
+    ``selected_by`` says so; an empty history gives ``(None, ...)``.
+    """
+    if not isinstance(history, (list, tuple)):
+        raise ValueError(f"select_epoch: history must be a list of epoch records, got {type(history).__name__}")
+    if not history:
+        return None, SELECTION[1]
+    for i, r in enumerate(history):
+        if not isinstance(r, dict) or "epoch" not in r:
+            raise ValueError(f"select_epoch: history[{i}] is not an epoch record with an 'epoch' field: {r!r}")
+    if not all("val_acc" in r for r in history):
+        return int(history[-1]["epoch"]), SELECTION[1]
+
+    def rank(r):
+        acc, loss = float(r["val_acc"]), float(r.get("val_loss", math.inf))
+        return (-acc if math.isfinite(acc) else math.inf, loss if math.isfinite(loss) else math.inf, int(r["epoch"]))
+
+    return int(min(history, key=rank)["epoch"]), SELECTION[0]
+
+
+def _selection(history: list[dict]) -> dict:
+    epoch, by = select_epoch(history)
+    best = next((r for r in history if r["epoch"] == epoch), None)
+    return {"best": best, "selected_epoch": epoch, "selected_by": by}
+
+
 def fit(model: nn.Module, train, val=None, test=None, config: dict | None = None, out=None, *,
         resume: bool = True, progress: bool = True, stop_after: int | None = None) -> dict:
     """Train ``model`` on ``train`` = (X, y); evaluate on ``val``/``test`` every epoch.
@@ -219,7 +257,9 @@ def fit(model: nn.Module, train, val=None, test=None, config: dict | None = None
         out: folder for ``checkpoint.pt`` and ``metrics.json`` (written every epoch); None: no files.
         resume: continue from ``out/checkpoint.pt`` when present (same config required).
         stop_after: stop after this many epochs in total (to emulate an interruption).
-    Returns: {'history': [per-epoch metrics], 'final': last epoch's metrics, 'config': cfg}.
+    Returns: {'history': [per-epoch metrics], 'final': last epoch's metrics, 'best': the metrics of
+    the validation-selected epoch (:func:`select_epoch`; the last epoch without ``val``),
+    'selected_epoch', 'selected_by', 'config': cfg}; ``metrics.json`` holds the same fields.
     """
     cfg = train_config(**(config or {}))
     Xtr, ytr = as_tensors(*train, name="train")
@@ -279,6 +319,6 @@ def fit(model: nn.Module, train, val=None, test=None, config: dict | None = None
                 save_checkpoint(ckpt, model=model.state_dict(), optimizer=optimizer.state_dict(), rng=rng_state(),
                                 history=history, epoch=epoch + 1, config=json.loads(json.dumps(cfg)))
                 # "complete" marks a run that has not reached its last epoch yet (killed or stopped)
-                write_json(Path(out) / "metrics.json", {"config": cfg, "history": history,
+                write_json(Path(out) / "metrics.json", {"config": cfg, "history": history, **_selection(history),
                                                         "complete": epoch + 1 >= cfg["epochs"]})
-    return {"history": history, "final": history[-1] if history else None, "config": cfg}
+    return {"history": history, "final": history[-1] if history else None, **_selection(history), "config": cfg}

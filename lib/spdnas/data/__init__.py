@@ -11,7 +11,9 @@ from .afew import AFEW_CLASSES, load_afew
 from .base import SPDDataset, check_positive_definite, check_square_symmetric, label_from_filename, regularise
 from .files import read_npy, read_npz
 from .hdm05 import HDM05_TEST_SUBJECTS, HDM05_TRAIN_SUBJECTS, load_hdm05
-from .overview import lognn_accuracy, log_euclidean_features, mdm_accuracy, overview, overview_table
+from .normalise import NORMALISATIONS, normalise_split
+from .overview import (classical_floors, lognn_accuracy, log_euclidean_features, mdm_accuracy, overview,
+                       overview_table, tslr_accuracy)
 from .radar import RADAR_CLASSES, load_radar, load_radar_sim, simulate_radar
 from .registry import (
     DATASETS,
@@ -40,4 +42,5 @@ __all__ = [
     "load_afew", "AFEW_CLASSES",
     "read_ts", "load_uea", "load_basicmotions", "load_japanesevowels",
     "overview", "overview_table", "lognn_accuracy", "mdm_accuracy", "log_euclidean_features",
+    "tslr_accuracy", "classical_floors", "NORMALISATIONS", "normalise_split",
 ]

@@ -6,11 +6,12 @@ import json
 
 from ..core.params import EXTERNAL_DATA
 from ..core.validators import int_list, name_list, positive_int, positive_number, split_fractions
-from ..core.trainer import TRAIN_DEFAULTS
+from ..core.trainer import TRAIN_DEFAULTS, train_config
+from ..data.normalise import check_normalise
 from ..nas import SEARCH_DEFAULTS, WEIGHTINGS
 
-__all__ = ["METHODS", "FLOOR_METHODS", "WEIGHTINGS", "SPD_DATASETS", "EXTERNAL", "CELL_SPACE_VARIANTS", "STAGE_DEFAULTS", "SECTIONS",
-           "stage_config", "for_dataset"]
+__all__ = ["METHODS", "FLOOR_METHODS", "WEIGHTINGS", "SPD_DATASETS", "EXTERNAL", "CELL_SPACE_VARIANTS", "PROTOCOL_KEYS",
+           "STAGE_DEFAULTS", "SECTIONS", "stage_config", "for_dataset"]
 
 METHODS = ("SPDNet", "SPDNetBN", "SPDNetNAS (R)", "SPDNetNAS", "DARTS", "FairDARTS")
 
@@ -41,22 +42,27 @@ def _defaults(table: dict, *keys: str) -> dict:
     return {k: table[k] for k in keys}
 
 
+# The training protocol of every trained network (train, data_efficiency, cell_spaces stages):
+# core.trainer.fit settings taken from the stage config; each enters the units' keys.
+PROTOCOL_KEYS = ("epochs", "batch_size", "optimizer", "lr", "schedule", "lr_min", "momentum", "weight_decay")
+
+
 # Stage schemas. params.yaml gives every value the pipeline uses (per profile); what a caller
 # leaves out comes from the library function that does the work (nas.SEARCH_DEFAULTS for the
 # search, core.trainer.TRAIN_DEFAULTS for training), not from a second copy here.
 STAGE_DEFAULTS = {
     "search": dict(datasets=["radar_sim", "basicmotions", "hdm05"], ablation_datasets=["radar_sim"],
-                   n_per_class=50, overrides={},
+                   n_per_class=50, normalise="none", overrides={},
                    **_defaults(SEARCH_DEFAULTS, "fractions", "split_seed", "seed", "epochs", "order", "batch_size",
                                "max_steps")),
-    "train": dict(methods=list(METHODS), seeds=[0], euclid_search_epochs=1, euclid_C=4, euclid_layers=2, overrides={},
-                  **_defaults(TRAIN_DEFAULTS, "epochs", "batch_size", "lr")),
+    "train": dict(methods=list(METHODS), seeds=[0], euclid_search_epochs=1, euclid_C=4, euclid_layers=2, floors=False,
+                  overrides={}, **_defaults(TRAIN_DEFAULTS, *PROTOCOL_KEYS)),
     "data_efficiency": dict(dataset="radar_sim", train_fractions=[0.1, 0.33, 0.8, 1.0],
                             methods=["SPDNet", "SPDNetBN", "SPDNetNAS"], seeds=[0],
-                            **_defaults(TRAIN_DEFAULTS, "epochs", "batch_size", "lr")),
+                            **_defaults(TRAIN_DEFAULTS, *PROTOCOL_KEYS)),
     "cell_spaces": dict(dataset="basicmotions", dataset_options={}, variants=list(CELL_SPACE_VARIANTS), n=4,
-                        steps=2, seed=0, fractions=[0.5, 0.25, 0.25],
-                        **_defaults(TRAIN_DEFAULTS, "epochs", "batch_size", "lr")),
+                        steps=2, seed=0, fractions=[0.5, 0.25, 0.25], normalise="none",
+                        **_defaults(TRAIN_DEFAULTS, *PROTOCOL_KEYS)),
 }
 
 
@@ -69,7 +75,10 @@ def stage_config(kind: str, params: dict | None = None) -> dict:
 
     ``params``: the stage's params.yaml values (unknown keys raise ``ValueError``); missing keys
     take the defaults of the schema. ``overrides`` maps a dataset to key overrides (e.g. fewer
-    epochs for hdm05).
+    epochs for hdm05). The training protocol (:data:`PROTOCOL_KEYS`) is validated by
+    ``core.trainer.train_config``; ``normalise`` (search, cell_spaces) is one of
+    ``spdnas.data.NORMALISATIONS`` ("recentre": every matrix congruence-recentred by the
+    log-Euclidean mean of the training split).
     """
     if kind not in STAGE_DEFAULTS:
         raise ValueError(f"unknown experiment stage {kind!r}; choose from {sorted(STAGE_DEFAULTS)}")
@@ -89,13 +98,16 @@ def stage_config(kind: str, params: dict | None = None) -> dict:
         cfg["max_steps"] = positive_int(cfg["max_steps"], "max_steps", allow_none=True)
         if cfg["order"] not in (1, 2):
             raise ValueError(f"search order must be 1 or 2, got {cfg['order']!r}")
-        allowed = {"epochs", "batch_size", "max_steps", "order"}
+        cfg["normalise"] = check_normalise(cfg["normalise"], "search normalise")
+        allowed = {"epochs", "batch_size", "max_steps", "order", "normalise"}
     elif kind == "train":
         cfg["methods"] = name_list(cfg["methods"], METHODS, "methods")
         cfg["seeds"] = int_list(cfg["seeds"], "seeds")
         for k in ("epochs", "batch_size", "euclid_search_epochs", "euclid_C", "euclid_layers"):
             cfg[k] = positive_int(cfg[k], k)
-        allowed = {"epochs", "batch_size", "seeds", "euclid_search_epochs", "lr", "methods"}
+        if not isinstance(cfg["floors"], bool):
+            raise ValueError(f"floors must be true or false, got {cfg['floors']!r}")
+        allowed = {"seeds", "euclid_search_epochs", "methods", *PROTOCOL_KEYS}
     elif kind == "data_efficiency":
         if cfg["dataset"] not in SPD_DATASETS:
             raise ValueError(f"data_efficiency dataset must be one of {SPD_DATASETS}, got {cfg['dataset']!r}")
@@ -116,11 +128,13 @@ def stage_config(kind: str, params: dict | None = None) -> dict:
         for k in ("n", "steps", "epochs", "batch_size"):
             cfg[k] = positive_int(cfg[k], k)
         cfg["fractions"] = split_fractions(cfg["fractions"], "fractions")
+        cfg["normalise"] = check_normalise(cfg["normalise"], "cell_spaces normalise")
         if not isinstance(cfg["dataset_options"], dict):
             raise ValueError(f"dataset_options must be a mapping, got {cfg['dataset_options']!r}")
         allowed = set()
     if "lr" in cfg:
         positive_number(cfg["lr"], "lr")
+        _check_protocol(kind, cfg, "")
     ov = cfg.get("overrides", {})
     if not isinstance(ov, dict):
         raise ValueError(f"overrides must map dataset -> {{key: value}}, got {ov!r}")
@@ -138,7 +152,19 @@ def stage_config(kind: str, params: dict | None = None) -> dict:
             raise ValueError(f"overrides[{ds!r}] order must be 1 or 2, got {o['order']!r}")
         if "max_steps" in o:
             o["max_steps"] = positive_int(o["max_steps"], f"overrides[{ds!r}] max_steps", allow_none=True)
+        if "normalise" in o:
+            o["normalise"] = check_normalise(o["normalise"], f"overrides[{ds!r}] normalise")
+        if kind != "search":
+            _check_protocol(kind, {**cfg, **o}, f"overrides[{ds!r}] ")
     return cfg
+
+
+def _check_protocol(kind: str, cfg: dict, where: str) -> None:
+    """Raise ValueError (naming the stage and key) unless the protocol keys are valid fit settings."""
+    try:
+        train_config(**{k: cfg[k] for k in PROTOCOL_KEYS})
+    except ValueError as e:
+        raise ValueError(f"{kind} config: {where}{str(e).removeprefix('train config: ')}") from None
 
 
 def for_dataset(cfg: dict, dataset: str) -> dict:

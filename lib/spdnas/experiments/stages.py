@@ -13,13 +13,15 @@ import torch
 from ..analysis import save_population, validate_population
 from ..core.io import read_json
 from ..core.progress import progress_bar
+from ..data.normalise import normalise_split
+from ..data.overview import FLOOR_KEYS, TSLR_SETTINGS, classical_floors
 from ..data.splits import stratified_subset
 from ..nas import cell_variant_ops, resolve_data, sample_genotype, search, train_genotype
 from ..nas.euclidean import search_euclidean, train_euclidean_genotype
 from ..spd import SPDNet
 from ..core.trainer import fit
 from ..core.io import write_json
-from .config import CELL_SPACE_VARIANTS, WEIGHTINGS, for_dataset, stage_config
+from .config import CELL_SPACE_VARIANTS, FLOOR_METHODS, PROTOCOL_KEYS, WEIGHTINGS, for_dataset, stage_config
 from .setup import baseline_dims, dataset_options, dataset_status, load_or_reason, nas_cli_config, net_for
 from ..core.status import not_run
 from .units import claim_folder, finished_record, read_plan, slug, unit_key, write_plan
@@ -40,7 +42,8 @@ def run_search_stage(cfg: dict, out, shared_data=None, *, progress: bool = True,
     """SPDNetNAS searches: sparsemax on every dataset, softmax/sigmoid on ``ablation_datasets``.
 
     Writes ``out/<dataset>/<weighting>/`` (search checkpoint, ``search_metrics.json``,
-    ``genotype.json``, ``record.json``), ``out/datasets.json`` (loader options per dataset) and
+    ``genotype.json``, ``record.json``), ``out/datasets.json`` (loader options and ``normalise`` per
+    dataset: the later stages split and normalise alike) and
     ``out/plan.json``. Returns the records.
     """
     cfg = stage_config("search", cfg)
@@ -49,6 +52,7 @@ def run_search_stage(cfg: dict, out, shared_data=None, *, progress: bool = True,
     ds_info, records, cache = {}, [], {}
     for name in cfg["datasets"]:
         ds_info[name] = {"options": dataset_options(name, cfg["n_per_class"], cfg["seed"]),
+                         "normalise": for_dataset(cfg, name)["normalise"],
                          "status": dataset_status(name, shared_data) or "ok"}
     for name, extra in (data_options or {}).items():  # loader options over the stage's: a user's npz path
         if name not in ds_info or not isinstance(extra, dict):
@@ -73,13 +77,17 @@ def run_search_stage(cfg: dict, out, shared_data=None, *, progress: bool = True,
         scfg = dict(net=net, weighting=w, order=c["order"], epochs=c["epochs"], batch_size=c["batch_size"],
                     max_steps=c["max_steps"], seed=cfg["seed"], split_seed=cfg["split_seed"],
                     fractions=cfg["fractions"])
-        key = unit_key({"search": scfg, "data": ds_info[ds]["options"]})
+        norm = ds_info[ds]["normalise"]  # "none": the keys of searches from before the setting existed
+        key = unit_key({"search": scfg, "data": ds_info[ds]["options"],
+                        **({"normalise": norm} if norm != "none" else {})})
         folder = out / ds / w
         rec = finished_record(folder, key)
         if rec is None:
             t0 = time.perf_counter()
             resume = claim_folder(folder, key)
             write_json(folder / "nas_config.json", nas_cli_config(ds, ds_info[ds]["options"], scfg, shared_data))
+            if norm != "none":  # the split the search makes itself, normalised
+                data = normalise_split(resolve_data(data, cfg["split_seed"], cfg["fractions"]), norm)
             res = search(data, scfg, folder, resume=resume, progress=False)
             last = res["history"][-1] if res["history"] else {}
             rec = {**base, "status": "ok", "key": key, "genotype": res["genotype"], "epochs": c["epochs"],
@@ -100,7 +108,7 @@ def _searched(search_dir: Path) -> tuple[dict, dict]:
 
 
 def _train_cfg(c: dict, seed: int) -> dict:
-    return dict(epochs=c["epochs"], batch_size=c["batch_size"], lr=c["lr"], seed=int(seed))
+    return dict({k: c[k] for k in PROTOCOL_KEYS}, seed=int(seed))
 
 
 def _fit_spdnet(name, d, dims, batchnorm, tcfg, folder, progress):
@@ -137,17 +145,19 @@ def _train_unit(method: str, ds: str, d: dict, tcfg: dict, folder: Path, genotyp
         res = train_genotype(genotype, d, net, tcfg, folder, progress=progress)
         cx = {"params": int(res["complexity"]["params"]), "flops": int(res["complexity"]["flops"])}
         extra = {"genotype": res["genotype"]}
-    f = res["final"] or {}
-    return {"test_acc": f.get("test_acc"), "val_acc": f.get("val_acc"), "train_acc": f.get("train_acc"),
-            "train_loss": f.get("train_loss"), "params": cx["params"], "flops": cx["flops"],
-            "epochs": tcfg["epochs"], "n_train": int(len(d["train"][1])), **extra}
+    b, f = res["best"] or {}, res["final"] or {}  # the validation-selected and the last epoch
+    return {"test_acc": b.get("test_acc"), "val_acc": b.get("val_acc"), "train_acc": b.get("train_acc"),
+            "train_loss": b.get("train_loss"), "val_loss": b.get("val_loss"), "selected_epoch": res["selected_epoch"],
+            "selected_by": res["selected_by"], "test_acc_last": f.get("test_acc"), "val_acc_last": f.get("val_acc"),
+            "params": cx["params"], "flops": cx["flops"], "epochs": tcfg["epochs"], "n_train": int(len(d["train"][1])),
+            **extra}
 
 
 class _Data:
     """Lazily loaded, split datasets shared by the units of one stage."""
 
     def __init__(self, info: dict, shared_data):
-        self.info, self.shared, self._cache = info, shared_data, {}
+        self.info, self.shared, self._cache, self._normalised = info, shared_data, {}, {}
 
     def status(self, ds: str) -> str | None:
         entry = self.info["datasets"].get(ds)
@@ -164,11 +174,18 @@ class _Data:
             self._cache[ds] = ((split, data), why)
         return self._cache[ds]
 
-    def split(self, ds: str) -> tuple[dict, object]:
+    def split(self, ds: str, keep=None) -> tuple[dict, object]:
+        """(split, dataset): the search stage's split, training part restricted to ``keep`` when
+        given, normalised as ``datasets.json`` says (by the mean of the training part used)."""
         (split, data), why = self._load(ds)
         if why:
             raise ValueError(why)
-        return split, data
+        how = self.info["datasets"][ds].get("normalise", "none")
+        if keep is not None:
+            return normalise_split(dict(split, train=(split["train"][0][keep], split["train"][1][keep])), how), data
+        if ds not in self._normalised:
+            self._normalised[ds] = normalise_split(split, how)
+        return self._normalised[ds], data
 
 
 def run_train_stage(cfg: dict, search_dir, out, shared_data=None, *, progress: bool = True) -> list[dict]:
@@ -177,7 +194,10 @@ def run_train_stage(cfg: dict, search_dir, out, shared_data=None, *, progress: b
 
     SPDNetNAS trains the sparsemax genotype of the search stage; SPDNetNAS (R) a uniformly sampled
     genotype per seed; DARTS / FairDARTS search once (seed 0) on log-map images and train the
-    derived CNN per seed. Writes ``out/<dataset>/<method>/seed<k>/`` and ``out/plan.json``.
+    derived CNN per seed. Every record reports the validation-selected epoch (``test_acc`` etc.;
+    the last epoch in ``test_acc_last``/``val_acc_last``). With ``floors`` the plan also holds one
+    row per FLOOR_METHODS method and dataset, fitted on the same (normalised) training split.
+    Writes ``out/<dataset>/<method>/seed<k>/``, ``out/<dataset>/floors/`` and ``out/plan.json``.
     """
     cfg = stage_config("train", cfg)
     out = Path(out)
@@ -199,6 +219,9 @@ def run_train_stage(cfg: dict, search_dir, out, shared_data=None, *, progress: b
             if (ds, w) in searched:
                 units += [(ds, "SPDNetNAS", w, s) for s in c["seeds"]]
     records, euclid_g = [], {}
+    if cfg["floors"]:
+        for ds in info["datasets"]:
+            records += _floor_records(ds, data, info, out)
     for ds, m, w, seed in progress_bar(units, progress, "trainings"):
         c = for_dataset(cfg, ds)
         base = {"stage": "train", "dataset": ds, "method": m, "weighting": w, "seed": seed}
@@ -232,7 +255,7 @@ def run_train_stage(cfg: dict, search_dir, out, shared_data=None, *, progress: b
                 srec = finished_record(sfold, skey)
                 if srec is None:
                     t0 = time.perf_counter()
-                    res = search_euclidean(raw, scfg, sfold, resume=claim_folder(sfold, skey), progress=False)
+                    res = search_euclidean(d, scfg, sfold, resume=claim_folder(sfold, skey), progress=False)
                     srec = {"status": "ok", "key": skey, "genotype": res["genotype"],
                             "time_s": time.perf_counter() - t0}
                     write_json(sfold / "record.json", srec)
@@ -254,9 +277,35 @@ def run_train_stage(cfg: dict, search_dir, out, shared_data=None, *, progress: b
     return records
 
 
+def _floor_records(ds: str, data: _Data, info: dict, out: Path) -> list[dict]:
+    """The classical floors (FLOOR_METHODS) on the networks' split of ``ds``: one keyed unit
+    ``out/<ds>/floors/record.json``, fitted on train (normalised like the networks), one plan
+    record per floor method."""
+    base = {"stage": "train", "dataset": ds, "weighting": None, "seed": 0}
+    why = data.status(ds)
+    if why:
+        return [{**base, "method": m, "status": not_run(why)} for m in FLOOR_METHODS]
+    key = unit_key({"floors": list(FLOOR_KEYS), "tslr": TSLR_SETTINGS, "seed": 0, "data": info["datasets"][ds],
+                    "split": [info["split_seed"], info["fractions"]]})
+    folder = out / ds / "floors"
+    rec = finished_record(folder, key)
+    if rec is None:
+        claim_folder(folder, key)
+        t0 = time.perf_counter()
+        d, _ = data.split(ds)
+        acc = classical_floors(d["train"], {"val": d["val"], "test": d["test"]}, seed=0)
+        rows = [{**base, "method": m, "status": "ok", "key": key, "test_acc": acc[k].get("test"),
+                 "val_acc": acc[k]["val"], "params": None, "flops": None, "n_train": int(len(d["train"][1]))}
+                for m, k in zip(FLOOR_METHODS, FLOOR_KEYS)]
+        rec = {"status": "ok", "key": key, "dataset": ds, "records": rows, "time_s": time.perf_counter() - t0}
+        write_json(folder / "record.json", rec)
+    return list(rec["records"])
+
+
 def run_data_efficiency_stage(cfg: dict, search_dir, out, shared_data=None, *, progress: bool = True) -> list[dict]:
     """Train ``methods`` on a stratified ``train_fractions`` share of the training split (same
-    validation/test sets), per seed. SPDNetNAS uses the genotype searched on the full data.
+    validation/test sets), per seed. SPDNetNAS uses the genotype searched on the full data. With
+    the search stage's ``normalise: recentre`` the mean is that of the training subset used.
     """
     cfg = stage_config("data_efficiency", cfg)
     out = Path(out)
@@ -277,7 +326,7 @@ def run_data_efficiency_stage(cfg: dict, search_dir, out, shared_data=None, *, p
             continue
         d, raw = data.split(ds)
         keep = torch.as_tensor(stratified_subset(d["train"][1].numpy(), frac, 1000 + seed))
-        dd = dict(d, train=(d["train"][0][keep], d["train"][1][keep]))
+        dd, _ = data.split(ds, keep)
         tcfg = _train_cfg(cfg, seed)
         net = net_for(ds, raw.info["n"], raw.info["num_classes"])
         genotype = None
@@ -312,7 +361,7 @@ def run_cell_spaces_stage(cfg: dict, out, shared_data=None, *, progress: bool = 
     ds = cfg["dataset"]
     raw, why = load_or_reason(ds, cfg["dataset_options"], shared_data)
     records = []
-    d = None if why else resolve_data(raw, 0, cfg["fractions"])
+    d = None if why else normalise_split(resolve_data(raw, 0, cfg["fractions"]), cfg["normalise"])
     units = [(v, i) for v in cfg["variants"] for i in range(cfg["n"])]
     for v, i in progress_bar(units, progress, "cell spaces"):
         base = {"stage": "cell_spaces", "dataset": ds, "variant": v, "model": i, "seed": cfg["seed"]}
@@ -324,7 +373,7 @@ def run_cell_spaces_stage(cfg: dict, out, shared_data=None, *, progress: bool = 
         net = net_for(ds, raw.info["n"], raw.info["num_classes"], cfg["steps"])
         tcfg = _train_cfg(cfg, cfg["seed"])
         key = unit_key({"train": tcfg, "genotype": genotype, "net": net, "data": [ds, cfg["dataset_options"]],
-                    "fractions": cfg["fractions"]})
+                    "fractions": cfg["fractions"], "normalise": cfg["normalise"]})
         folder = out / v / f"{i:04d}"
         rec = finished_record(folder, key)
         if rec is None:

@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 
 from ..core.status import not_run
-from .config import METHODS, WEIGHTINGS
+from .config import FLOOR_METHODS, METHODS, WEIGHTINGS
+from .reference import paper_reference
 
-__all__ = ["PAPER_DATASET", "PAPER_NOT_IN_TEXT", "PAPER_TABLE2", "PAPER_SOURCE", "format_pm", "summarize",
-           "paper_table2", "table2", "table5", "data_efficiency_table", "genotypes_table", "cell_space_summary"]
+__all__ = ["PAPER_DATASET", "NOT_IN_PAPER", "PAPER_FIGURE_ONLY", "format_pm", "summarize", "paper_table2",
+           "table2", "table4", "data_efficiency_table", "genotypes_table", "cell_space_summary"]
 
 # Which paper column our dataset corresponds to (None: not in the paper). Our radar_sim is a
 # physics simulator of the RADAR task, not the released data; our hdm05 is an 11-class real subset
@@ -17,18 +18,16 @@ __all__ = ["PAPER_DATASET", "PAPER_NOT_IN_TEXT", "PAPER_TABLE2", "PAPER_SOURCE",
 PAPER_DATASET = {"radar_sim": "RADAR", "radar": "RADAR", "hdm05": "HDM05", "afew": "AFEW"}
 
 
-PAPER_NOT_IN_TEXT = "paper value not available in text form"
+NOT_IN_PAPER = "not in the paper"
 
 
-# Paper Table 2 (Sukthanker et al. IJCAI 2021), test accuracy (%) mean ± std, keyed by
-# (paper dataset, method). The table could not be read in text form from any source available to
-# this project (the official README shows it as an image), so no value is filled in: every cell
-# reads PAPER_NOT_IN_TEXT rather than a number from memory. Users who have the paper can add
-# entries here, e.g. PAPER_TABLE2[("RADAR", "SPDNet")] = (mean, std); they are labelled PAPER_SOURCE.
-PAPER_TABLE2: dict = {}
+# the paper shows its data-efficiency experiment as a figure only (no numbers to put beside ours)
+PAPER_FIGURE_ONLY = "in the paper only as a figure"
 
 
-PAPER_SOURCE = "Sukthanker et al. 2021, Table 2 (entered by hand)"
+# a trained network's records hold the validation-selected epoch in <metric> and the last epoch
+# in <metric>_last (absent in records written before the selection existed)
+LAST_SUFFIX = "_last"
 
 
 def format_pm(mean, std, digits: int = 2) -> str:
@@ -75,42 +74,91 @@ def summarize(records: pd.DataFrame, by, metric: str = "test_acc") -> pd.DataFra
     return pd.DataFrame(rows)
 
 
-def paper_table2() -> pd.DataFrame:
-    """Paper Table 2 entries known here (RADAR/HDM05 × six methods); unknown ones say so."""
+def _last_epoch(records: pd.DataFrame, by: list, metric: str) -> pd.DataFrame:
+    """Per group, mean/std (%) of the last epoch's ``metric`` (NaN when a finished run lacks it)."""
     rows = []
-    for pds in ("RADAR", "HDM05"):
-        for m in METHODS:
-            v = PAPER_TABLE2.get((pds, m))
-            rows.append({"paper_dataset": pds, "method": m,
-                         "paper_mean": v[0] if v else np.nan, "paper_std": v[1] if v else np.nan,
-                         "paper_acc": format_pm(*v) if v else PAPER_NOT_IN_TEXT,
-                         "paper_source": PAPER_SOURCE if v else PAPER_NOT_IN_TEXT})
-    return pd.DataFrame(rows)
+    for keys, g in records.groupby(by, sort=False, dropna=False):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        ok = g[g["status"] == "ok"]
+        v = 100.0 * ok[metric].astype(float).to_numpy() if metric in ok.columns else np.array([np.nan])
+        good = len(v) > 0 and bool(np.isfinite(v).all())
+        rows.append({**dict(zip(by, keys)), "ours_last_mean": float(v.mean()) if good else np.nan,
+                     "ours_last_std": float(v.std(ddof=1)) if good and len(v) > 1 else np.nan})
+    return pd.DataFrame(rows, columns=[*by, "ours_last_mean", "ours_last_std"])
+
+
+def _ours(records: pd.DataFrame, by: list, metric: str) -> pd.DataFrame:
+    """:func:`summarize` plus the last-epoch columns, renamed to the ``ours_*`` table columns."""
+    s = summarize(records, by, metric).merge(_last_epoch(records, by, metric + LAST_SUFFIX), on=by, how="left")
+    s["ours_acc"] = [format_pm(a, b) for a, b in zip(s["mean"], s["std"])]
+    s["ours_last_acc"] = [format_pm(a, b) for a, b in zip(s["ours_last_mean"], s["ours_last_std"])]
+    return s.rename(columns={"mean": "ours_mean", "std": "ours_std", "n": "seeds"})
+
+
+def _paper_rows(tables, path=None) -> pd.DataFrame:
+    """Rows of the reference file from the paper's ``tables``, with ``paper_*`` column names."""
+    ref = paper_reference(path)
+    ref = ref[ref["table"].isin(tables)]
+    return pd.DataFrame({"paper_dataset": ref["dataset"], "method": ref["method"], "weighting": ref["weighting"],
+                         "paper_mean": ref["mean"], "paper_std": ref["std"], "paper_size": ref["size_printed"],
+                         "paper_source": ref["source"]}).reset_index(drop=True)
+
+
+def _with_paper(s: pd.DataFrame, paper: pd.DataFrame, on: list) -> pd.DataFrame:
+    """``s`` with the paper's mean ± std (``paper_acc``, or :data:`NOT_IN_PAPER`) and ``diff`` = ours − paper."""
+    s = s.copy()
+    s["paper_dataset"] = s["dataset"].map(lambda d: PAPER_DATASET.get(d, ""))
+    s = s.merge(paper[on + [c for c in paper.columns if c.startswith("paper_") and c not in on]], on=on, how="left")
+    found = np.isfinite(s["paper_mean"].astype(float))
+    s["paper_acc"] = [format_pm(m, sd) if f else NOT_IN_PAPER for m, sd, f in zip(s["paper_mean"], s["paper_std"], found)]
+    s["paper_source"] = s["paper_source"].where(found, "")
+    s["diff"] = s["ours_mean"].astype(float) - s["paper_mean"].astype(float)
+    return s
+
+
+def _kind(methods) -> list:
+    return ["floor" if m in FLOOR_METHODS else "network" for m in methods]
+
+
+def paper_table2(path=None) -> pd.DataFrame:
+    """The paper's Table 2 (RADAR, HDM05 × six methods) from the reference file."""
+    p = _paper_rows([2], path).drop(columns=["weighting"])
+    p["paper_acc"] = [format_pm(m, s) for m, s in zip(p["paper_mean"], p["paper_std"])]
+    return p[["paper_dataset", "method", "paper_acc", "paper_mean", "paper_std", "paper_size", "paper_source"]]
 
 
 def _missing_plan_rows(datasets, methods, reason, extra=None):
     return [{"dataset": d, "method": m, **(extra or {}), "status": not_run(reason)} for d in datasets for m in methods]
 
 
-def table2(records: pd.DataFrame | None, datasets, methods=METHODS, missing_reason: str | None = None,
-           metric: str = "test_acc") -> pd.DataFrame:
-    """Table 2: our accuracy (mean ± std over seeds, %) and params per dataset × method, with the
-    paper's value beside it (``paper_acc``; see :data:`PAPER_TABLE2`).
+def _ordered(s: pd.DataFrame, cols: dict, then=()) -> pd.DataFrame:
+    """``s`` sorted by the ``{column: order}`` given (values not in an order first), then by ``then``."""
+    keys = [pd.Categorical(s[c], list(order), ordered=True).codes for c, order in cols.items()]
+    keys += [s[c].astype(float).to_numpy() for c in then]
+    return s.iloc[np.lexsort(keys[::-1])].reset_index(drop=True)
 
-    ``records``: the train stage's plan (None: everything is ``not run: missing_reason``).
-    Datasets/methods absent from the records get not-run rows.
+
+def table2(records: pd.DataFrame | None, datasets, methods=FLOOR_METHODS + METHODS,
+           missing_reason: str | None = None, metric: str = "test_acc", reference=None) -> pd.DataFrame:
+    """Table 2: ours (validation-selected epoch and last epoch, mean ± std over seeds, %) per
+    dataset × method beside the paper's mean ± std, ``diff`` (ours − paper) and printed size.
+
+    ``records``: the train stage's plan (None: everything is ``not run: missing_reason``); the
+    classical floors (:data:`FLOOR_METHODS`, ``kind`` "floor") are rows like the networks.
+    Datasets/methods absent from the records get not-run rows. ``reference``: the paper file.
     """
     datasets, methods = list(datasets), list(methods)
     if not datasets or not methods:
         raise ValueError("table2 needs at least one dataset and one method")
-    bad = [m for m in methods if m not in METHODS]
+    known = FLOOR_METHODS + METHODS
+    bad = [m for m in methods if m not in known]
     if bad:
-        raise ValueError(f"unknown method(s) {bad}; choose from {METHODS}")
+        raise ValueError(f"unknown method(s) {bad}; choose from {known}")
     if records is None:
         recs = pd.DataFrame(_missing_plan_rows(datasets, methods, missing_reason or "no results"))
     else:
         recs = records.copy()
-        if "weighting" in recs.columns:  # Table 2 is sparsemax SPDNetNAS; softmax/sigmoid are Table 5
+        if "weighting" in recs.columns:  # Table 2 is sparsemax SPDNetNAS; softmax/sigmoid are Table 4
             recs = recs[recs["weighting"].isna() | (recs["weighting"] == "sparsemax")]
         have = set(zip(recs.get("dataset", []), recs.get("method", [])))
         extra = [{"dataset": d, "method": m, "status": not_run(f"{d} / {m} not in the train stage's plan "
@@ -118,31 +166,40 @@ def table2(records: pd.DataFrame | None, datasets, methods=METHODS, missing_reas
                  for d in datasets for m in methods if (d, m) not in have]
         recs = pd.concat([recs, pd.DataFrame(extra)], ignore_index=True) if extra else recs
         recs = recs[recs["dataset"].isin(datasets) & recs["method"].isin(methods)]
-    s = summarize(recs, ["dataset", "method"], metric)
-    s["dataset"] = pd.Categorical(s["dataset"], datasets, ordered=True)
-    s["method"] = pd.Categorical(s["method"], methods, ordered=True)
-    s = s.sort_values(["dataset", "method"]).reset_index(drop=True)
+    s = _ordered(_ours(recs, ["dataset", "method"], metric), {"dataset": datasets, "method": methods})
     s["dataset"], s["method"] = s["dataset"].astype(str), s["method"].astype(str)
-    s["paper_dataset"] = s["dataset"].map(lambda d: PAPER_DATASET.get(d, ""))
-    p = paper_table2()
-    s = s.merge(p, on=["paper_dataset", "method"], how="left")
-    s["paper_acc"] = s["paper_acc"].fillna("not in the paper")
-    s["paper_source"] = s["paper_source"].fillna("")
-    s["ours_acc"] = [format_pm(a, b) for a, b in zip(s["mean"], s["std"])]
-    s = s.rename(columns={"mean": "ours_mean", "std": "ours_std", "n": "seeds"})
-    return s[["dataset", "method", "ours_acc", "ours_mean", "ours_std", "seeds", "params", "paper_dataset",
-              "paper_acc", "paper_mean", "paper_std", "paper_source", "status"]]
+    s["kind"] = _kind(s["method"])
+    s = _with_paper(s, _paper_rows([2, 3], reference).drop(columns=["weighting"]), ["paper_dataset", "method"])
+    s.loc[s["kind"] == "floor", "paper_acc"] = NOT_IN_PAPER
+    s["paper_size"] = s["paper_size"].fillna("")
+    return s[["dataset", "method", "kind", "ours_acc", "ours_mean", "ours_std", "ours_last_acc", "ours_last_mean",
+              "seeds", "params", "paper_dataset", "paper_acc", "paper_mean", "paper_std", "diff", "paper_size",
+              "paper_source", "status"]]
 
 
-def table5(records: pd.DataFrame | None, datasets, missing_reason: str | None = None,
-           metric: str = "test_acc") -> pd.DataFrame:
-    """Table 5: SPDNetNAS with sparsemax / softmax / sigmoid mixing (search + train per weighting)."""
+def _floor_records(records: pd.DataFrame | None, datasets=None) -> pd.DataFrame:
+    """The classical-floor records (method in :data:`FLOOR_METHODS`) of ``datasets``."""
+    if records is None or "method" not in records.columns:
+        return pd.DataFrame()
+    f = records[records["method"].isin(FLOOR_METHODS)]
+    if datasets is not None and "dataset" in f.columns:
+        f = f[f["dataset"].isin(list(datasets))]
+    return f
+
+
+def table4(records: pd.DataFrame | None, datasets, missing_reason: str | None = None,
+           metric: str = "test_acc", reference=None) -> pd.DataFrame:
+    """Table 4 (the paper's ablation): SPDNetNAS searched with sparsemax / softmax / sigmoid mixing
+    and trained from scratch, beside the paper's mean ± std and ``diff``; each dataset's classical
+    floors (when the records hold them) come first as ``kind`` "floor" rows.
+    """
     datasets = list(datasets)
     if not datasets:
-        raise ValueError("table5 needs at least one dataset")
+        raise ValueError("table4 needs at least one dataset")
     if records is None:
-        recs = pd.DataFrame([{"dataset": d, "weighting": w, "status": not_run(missing_reason or "no results")}
-                             for d in datasets for w in WEIGHTINGS])
+        recs = pd.DataFrame([{"dataset": d, "method": "SPDNetNAS", "weighting": w,
+                              "status": not_run(missing_reason or "no results")} for d in datasets for w in WEIGHTINGS])
+        floors = pd.DataFrame()
     else:
         need = {"dataset", "method", "weighting", "status"} - set(records.columns)
         if need:
@@ -154,20 +211,31 @@ def table5(records: pd.DataFrame | None, datasets, missing_reason: str | None = 
                   "status": not_run(f"no {w} search/training for {d} (not in exp_search ablation_datasets)")}
                  for d in datasets for w in WEIGHTINGS if (d, w) not in have]
         recs = pd.concat([recs, pd.DataFrame(extra)], ignore_index=True) if extra else recs
-    s = summarize(recs, ["dataset", "weighting"], metric)
-    s["dataset"] = pd.Categorical(s["dataset"], datasets, ordered=True)
-    s["weighting"] = pd.Categorical(s["weighting"], list(WEIGHTINGS), ordered=True)
-    s = s.sort_values(["dataset", "weighting"]).reset_index(drop=True)
-    s["dataset"], s["weighting"] = s["dataset"].astype(str), s["weighting"].astype(str)
-    s["ours_acc"] = [format_pm(a, b) for a, b in zip(s["mean"], s["std"])]
-    s["paper_acc"] = PAPER_NOT_IN_TEXT
-    s = s.rename(columns={"mean": "ours_mean", "std": "ours_std", "n": "seeds"})
-    return s[["dataset", "weighting", "ours_acc", "ours_mean", "ours_std", "seeds", "params", "paper_acc", "status"]]
+        floors = _floor_records(records, datasets)
+    s = _ours(recs, ["dataset", "method", "weighting"], metric)
+    if len(floors):
+        f = _ours(floors, ["dataset", "method"], metric)
+        s = pd.concat([f.assign(weighting=None), s], ignore_index=True)
+    # per dataset: the floors, then the weightings
+    s = _ordered(s, {"dataset": datasets, "method": FLOOR_METHODS + ("SPDNetNAS",), "weighting": WEIGHTINGS})
+    s["kind"] = _kind(s["method"])
+    paper = _paper_rows([4], reference)
+    s = _with_paper(s, paper, ["paper_dataset", "method", "weighting"])
+    return s[["dataset", "method", "weighting", "kind", "ours_acc", "ours_mean", "ours_std", "ours_last_acc",
+              "ours_last_mean", "seeds", "params", "paper_dataset", "paper_acc", "paper_mean", "paper_std", "diff",
+              "paper_source", "status"]]
 
 
 def data_efficiency_table(records: pd.DataFrame | None, fractions=None, methods=None,
-                          missing_reason: str | None = None, metric: str = "test_acc") -> pd.DataFrame:
-    """Accuracy (mean ± std over seeds, %) per method × share of the training data."""
+                          missing_reason: str | None = None, metric: str = "test_acc",
+                          floors: pd.DataFrame | None = None, dataset: str | None = None) -> pd.DataFrame:
+    """Accuracy (validation-selected epoch and last epoch, mean ± std over seeds, %) per method ×
+    share of the training data; the paper shows this experiment only as a figure.
+
+    Classical-floor rows (``kind`` "floor") come from the floor records in ``records`` and in
+    ``floors`` (e.g. the train stage's plan, fitted on the whole training split: share 100 %),
+    restricted to ``dataset`` when given.
+    """
     if records is None:
         if not fractions or not methods:
             raise ValueError("data_efficiency_table without records needs fractions and methods")
@@ -175,17 +243,25 @@ def data_efficiency_table(records: pd.DataFrame | None, fractions=None, methods=
                              for m in methods for f in fractions])
     else:
         recs = records
-    s = summarize(recs, ["method", "fraction"], metric)
-    order = list(methods) if methods else list(dict.fromkeys(s["method"]))
-    s["method"] = pd.Categorical(s["method"], order, ordered=True)
-    s = s.sort_values(["method", "fraction"]).reset_index(drop=True)
+        if dataset is not None and "dataset" in recs.columns:
+            recs = recs[recs["dataset"] == dataset]
+    fl = _floor_records(recs)
+    extra = _floor_records(floors, None if dataset is None else [dataset])
+    if len(extra):  # floors fitted on the whole training split, unless the records hold their own
+        extra = extra[~extra["method"].isin(set(fl["method"]) if len(fl) else set())]
+        fl = pd.concat([fl, extra.assign(fraction=1.0)], ignore_index=True)
+    nets = recs[~recs["method"].isin(FLOOR_METHODS)] if "method" in recs.columns else recs
+    s = _ours(nets, ["method", "fraction"], metric)
+    if len(fl):
+        s = pd.concat([_ours(fl, ["method", "fraction"], metric), s], ignore_index=True)
+    order = list(methods) if methods else list(dict.fromkeys(nets["method"]))
+    s = _ordered(s, {"method": FLOOR_METHODS + tuple(m for m in order if m not in FLOOR_METHODS)}, then=["fraction"])
     s["method"] = s["method"].astype(str)
+    s["kind"] = _kind(s["method"])
     s["train_share_pct"] = 100.0 * s["fraction"].astype(float)
-    s["ours_acc"] = [format_pm(a, b) for a, b in zip(s["mean"], s["std"])]
-    s["paper_acc"] = PAPER_NOT_IN_TEXT
-    s = s.rename(columns={"mean": "ours_mean", "std": "ours_std", "n": "seeds"})
-    return s[["method", "fraction", "train_share_pct", "ours_acc", "ours_mean", "ours_std", "seeds", "params",
-              "paper_acc", "status"]]
+    s["paper_acc"] = np.where(s["kind"] == "floor", NOT_IN_PAPER, PAPER_FIGURE_ONLY)
+    return s[["method", "kind", "fraction", "train_share_pct", "ours_acc", "ours_mean", "ours_std", "ours_last_acc",
+              "ours_last_mean", "seeds", "params", "paper_acc", "status"]]
 
 
 def _cell_text(pairs) -> str:

@@ -112,31 +112,76 @@ def _check_percent(table: pd.DataFrame, group: str, who: str) -> pd.Series:
     return mean
 
 
+# classical floors (rows with kind "floor"): one dash pattern each, in near-black
+_FLOOR_STYLES = ("--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)))
+
+
+def _floor_rows(table: pd.DataFrame) -> pd.Series:
+    """Rows that are classical floors (``kind == "floor"``), not networks."""
+    return table["kind"].eq("floor") if "kind" in table else pd.Series(False, index=table.index)
+
+
+def _floor_name(table: pd.DataFrame, i, group: str) -> str:
+    return str(table.at[i, "method"] if "method" in table else table.at[i, group])
+
+
+def _draw_floors(ax, table: pd.DataFrame, group: str, datasets: list) -> dict:
+    """Dashed horizontal lines across each dataset's slots at the floors' accuracy; {label: line}."""
+    handles = {}
+    floors = table[_floor_rows(table) & np.isfinite(table["ours_mean"].astype(float))]
+    names = list(dict.fromkeys(_floor_name(table, i, group) for i in floors.index))
+    for i in floors.index:
+        name = _floor_name(table, i, group)
+        di = datasets.index(table.at[i, "dataset"])
+        line = ax.plot([di - 0.45, di + 0.45], [float(table.at[i, "ours_mean"])] * 2, color="0.1", lw=1.4,
+                       ls=_FLOOR_STYLES[names.index(name) % len(_FLOOR_STYLES)], zorder=3.5, gid="floor")[0]
+        handles.setdefault(f"floor: {name}", line)
+    return handles
+
+
+def _draw_paper(ax, xs, means, stds):
+    """The paper's mean ± std as white diamonds with black error bars (gid "paper")."""
+    c = ax.errorbar(xs, means, yerr=_clipped_yerr(means, stds), fmt="D", ms=4.5, mfc="white", mec="black",
+                    mew=1.2, ecolor="black", elinewidth=1.2, capsize=2.5, zorder=4)
+    for art in (c.lines[0], *c.lines[1], *c.lines[2]):
+        art.set_gid("paper")
+    return c
+
+
 def plot_accuracy_bars(table: pd.DataFrame, group: str = "method", paper: bool = True):
     """Our accuracy per dataset and ``group``: bar = mean over the finished seeds, error bar = ± one
-    std over them (clipped to [0, 100] %; the legend says over how many seeds), the paper's values as
-    black markers. A cell without a finished run is a hatched empty slot reading "not run"."""
+    std over them (clipped to [0, 100] %; the legend says over how many seeds). Beside each bar the
+    paper's mean ± std (``paper_mean``/``paper_std``, white diamond with error bar), and rows with
+    ``kind == "floor"`` (classical floors) as dashed lines across their dataset. A cell without a
+    finished run is a hatched empty slot reading "not run"."""
     table = table.reset_index(drop=True) if isinstance(table, pd.DataFrame) else table
-    mean = _check_percent(table, group, "plot_accuracy_bars")
-    std = table["ours_std"].astype(float) if "ours_std" in table else pd.Series(np.nan, index=table.index)
-    seeds = table["seeds"].astype(float) if "seeds" in table else pd.Series(np.nan, index=table.index)
+    _check_percent(table, group, "plot_accuracy_bars")
+    floor = _floor_rows(table)
+    nets = table[~floor]
+    mean = nets["ours_mean"].astype(float)
+    std = nets["ours_std"].astype(float) if "ours_std" in nets else pd.Series(np.nan, index=nets.index)
+    seeds = nets["seeds"].astype(float) if "seeds" in nets else pd.Series(np.nan, index=nets.index)
     done = np.isfinite(mean)
+    pmean = nets["paper_mean"].astype(float) if paper and "paper_mean" in nets else pd.Series(np.nan, index=nets.index)
+    pstd = nets["paper_std"].astype(float) if "paper_std" in nets else pd.Series(np.nan, index=nets.index)
+    with_paper = bool(np.isfinite(pmean).any())
     datasets = list(dict.fromkeys(table["dataset"]))
-    groups = list(dict.fromkeys(table[group]))
+    groups = list(dict.fromkeys(nets[group]))
     usual, label = _seed_counts(seeds[done])
     with style():
-        fig = Figure(figsize=(max(5.0, 2.4 + 0.55 * len(groups) * len(datasets)), 3.4), layout="constrained")
+        fig = Figure(figsize=(max(5.0, 2.4 + 0.55 * max(1, len(groups)) * len(datasets)), 3.4), layout="constrained")
         ax = fig.subplots()
-        width = 0.8 / len(groups)
-        ex, ey, eerr, gap, paper_mark = [], [], [], None, None
+        width = 0.8 / max(1, len(groups))
+        # with paper values: our bar on the left 60 % of the slot, the paper's marker on the right
+        bar_w, bar_dx, paper_dx = (0.6 * width, -0.2 * width, 0.3 * width) if with_paper else (width, 0.0, 0.0)
+        ex, ey, eerr, gap, px, py, ps = [], [], [], None, [], [], []
         bars = {}
         for gi, (g, col) in enumerate(zip(groups, palette(len(groups)))):
             for di, ds in enumerate(datasets):
                 x = di + (gi - (len(groups) - 1) / 2) * width
-                idx = table.index[(table["dataset"] == ds) & (table[group] == g)]
-                if paper and "paper_mean" in table and len(idx) and np.isfinite(float(table.at[idx[0], "paper_mean"])):
-                    paper_mark = ax.plot([x], [float(table.at[idx[0], "paper_mean"])], "k_", ms=12, mew=2,
-                                         zorder=3)[0]
+                idx = nets.index[(nets["dataset"] == ds) & (nets[group] == g)]
+                if len(idx) and np.isfinite(pmean[idx[0]]):
+                    px.append(x + paper_dx), py.append(pmean[idx[0]]), ps.append(pstd[idx[0]])
                 if len(idx) == 0 or not done[idx[0]]:  # an empty hatched slot, not a missing bar
                     gap = ax.bar(x, 100.0, width, fill=False, hatch="//", edgecolor="0.75", linewidth=0.6,
                                  gid="not run")
@@ -144,16 +189,22 @@ def plot_accuracy_bars(table: pd.DataFrame, group: str = "method", paper: bool =
                             gid="not run", bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.0})
                     continue
                 i = idx[0]
-                bars.setdefault(g, ax.bar(x, mean[i], width, color=col))  # the first bar of g: its legend entry
+                xb = x + bar_dx
+                bars.setdefault(g, ax.bar(xb, mean[i], bar_w, color=col))  # the first bar of g: its legend entry
                 if np.isfinite(std[i]):
-                    ex.append(x), ey.append(mean[i]), eerr.append(std[i])
+                    ex.append(xb), ey.append(mean[i]), eerr.append(std[i])
                 if np.isfinite(seeds[i]) and usual is not None and int(seeds[i]) != usual:
-                    ax.text(x, 1.5, f"n={int(seeds[i])}", rotation=90, ha="center", va="bottom", fontsize=6,
+                    ax.text(xb, 1.5, f"n={int(seeds[i])}", rotation=90, ha="center", va="bottom", fontsize=6,
                             color="white", gid="bar label")
         handles, labels = list(bars.values()), [str(g) for g in bars]
-        for h, lab in ((paper_mark, "paper"), (gap, "not run")):
-            if h is not None:
-                handles.append(h), labels.append(lab)
+        floors = _draw_floors(ax, table, group, datasets)
+        handles += list(floors.values())
+        labels += list(floors)
+        if px:
+            handles.append(_draw_paper(ax, px, py, ps))
+            labels.append("paper (mean ± std)")
+        if gap is not None:
+            handles.append(gap), labels.append("not run")
         if ex:
             handles.append(ax.errorbar(ex, ey, yerr=_clipped_yerr(ey, eerr), fmt="none", ecolor="black",
                                        elinewidth=1.5, capsize=2))
@@ -168,20 +219,32 @@ def plot_accuracy_bars(table: pd.DataFrame, group: str = "method", paper: bool =
 
 
 def plot_data_efficiency(table: pd.DataFrame):
-    """Accuracy (mean ± std) vs share of the training data, one line per method."""
+    """Accuracy (mean ± std) vs share of the training data, one line per method; rows with
+    ``kind == "floor"`` (classical floors) dashed in near-black."""
     t = table[np.isfinite(table["ours_mean"].astype(float))]
     if len(t) == 0:
         raise ValueError("plot_data_efficiency: no finished results to plot")
-    methods = list(dict.fromkeys(t["method"]))
+    floor = _floor_rows(t)
+    nets, floors = t[~floor], t[floor]
+    methods = list(dict.fromkeys(nets["method"]))
     with style():
         fig = Figure(figsize=(5.8, 3.3), layout="constrained")
         ax = fig.subplots()
         for m, col in zip(methods, palette(len(methods))):
-            r = t[t["method"] == m].sort_values("fraction")
+            r = nets[nets["method"] == m].sort_values("fraction")
             ax.errorbar(r["train_share_pct"], r["ours_mean"], yerr=_clipped_yerr(r["ours_mean"], r["ours_std"]),
                         fmt="-o", ms=4, capsize=2, color=col, label=m)
+        for k, m in enumerate(dict.fromkeys(floors["method"])):
+            r = floors[floors["method"] == m].sort_values("fraction")
+            ls = _FLOOR_STYLES[k % len(_FLOOR_STYLES)]
+            if len(r) == 1:  # fitted on one share only: a level line, the label says which share
+                ax.axhline(float(r["ours_mean"].iloc[0]), color="0.1", lw=1.2, ls=ls, gid="floor",
+                           label=f"floor: {m} ({r['train_share_pct'].iloc[0]:g} % of train)")
+            else:
+                ax.plot(r["train_share_pct"], r["ours_mean"], color="0.1", lw=1.2, ls=ls, marker=".", gid="floor",
+                        label=f"floor: {m}")
         ax.set_xlabel("training data used (%)")
-        ax.set_ylabel(f"test accuracy (%), {_seed_counts(t['seeds'] if 'seeds' in t else [])[1]}")
+        ax.set_ylabel(f"test accuracy (%), {_seed_counts(nets['seeds'] if 'seeds' in nets else [])[1]}")
         legend_outside(ax, fontsize=7)
     return fig
 

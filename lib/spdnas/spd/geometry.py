@@ -20,6 +20,7 @@ __all__ = [
     "log_euclidean_mean",
     "congruence",
     "sandwich",
+    "recentre",
 ]
 
 
@@ -33,6 +34,14 @@ def sandwich(S: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
     function, which reads only the lower triangle and returns symmetric gradients (so the
     symmetrisation of :func:`congruence` would change nothing but round-off and cost two passes)."""
     return S @ X @ S
+
+
+def recentre(X: torch.Tensor, M: torch.Tensor, check: bool = True) -> torch.Tensor:
+    """M^{-1/2} X M^{-1/2} (batched, symmetrised): the congruence that moves M to the identity."""
+    if check:
+        F.check_spd(X, "recentre: X")
+        F.check_spd(M, "recentre: reference M")
+    return congruence(F.invsqrtm(M, check=False), X)
 
 
 def _whiten(P: torch.Tensor, X: torch.Tensor, check: bool):
