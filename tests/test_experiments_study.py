@@ -56,8 +56,17 @@ def _logm(x):
     return (v * np.log(w)) @ v.T
 
 
+@pytest.fixture(scope="module", autouse=True)
+def prepared_cache(tmp_path_factory):
+    """The prepared-data cache of these studies in a temporary folder (not the repo's data/prepared)."""
+    cache = tmp_path_factory.mktemp("prepared")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("spdnas.data.registry._default_cache_dir", lambda: cache)
+        yield cache
+
+
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
+def study(tmp_path_factory, prepared_cache):
     tmp = tmp_path_factory.mktemp("study")
     data = _tiny_npz(tmp / "mine.npz")
     out = tmp / "out"
@@ -117,6 +126,21 @@ def test_a_rerun_resumes_and_a_changed_file_is_refused(study, tmp_path):
     other = _tiny_npz(tmp_path / "mine.npz", seed=1)
     with pytest.raises(ValueError, match="other contents"):
         study_main(["run", "--dataset", str(other), "--out", str(out), "--no-progress"])
+
+
+def test_an_interrupted_study_is_not_resumed_on_a_changed_file(tmp_path, monkeypatch):
+    data = _tiny_npz(tmp_path / "d.npz")
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("spdnas.experiments.study.run_train_stage", killed)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path, data, tmp_path / "out", "--no-progress")
+    assert (tmp_path / "out" / "search" / "plan.json").is_file()
+    _tiny_npz(data, seed=2)
+    with pytest.raises(ValueError, match="other contents"):
+        _run(tmp_path, data, tmp_path / "out", "--no-progress")
 
 
 def test_progress_bar_counts_every_unit_with_an_eta(tmp_path, capsys):

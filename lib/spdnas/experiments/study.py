@@ -73,7 +73,8 @@ def study_params(path, profile: str | None = None, seeds=None, ridge: float = 0.
 
 
 def _claim(out: Path, path: Path, sha: str) -> None:
-    """Refuse an output folder that holds the study of another file content."""
+    """Refuse an output folder that holds the study of another file content, else mark it as this one's
+    (before any unit runs, so an interrupted study is not resumed on a changed file)."""
     p = out / "study.json"
     if p.is_file():
         old = read_json(p, "study summary")
@@ -81,6 +82,8 @@ def _claim(out: Path, path: Path, sha: str) -> None:
             raise ValueError(f"{out} holds a study of {old.get('dataset')} with other contents (SHA-256 "
                              f"{str(old.get('sha256'))[:12]}…, now {sha[:12]}… for {path}); use a new --out "
                              "or delete the folder")
+        return
+    write_json(p, {"dataset": str(path), "sha256": sha})
 
 
 def run_study(dataset, out, *, profile: str | None = None, seeds=None, ridge: float = 0.0,
