@@ -37,6 +37,7 @@ def test_params_yaml_sections_validate_for_every_profile(kind, section):
 
 def test_paper_profile_uses_the_papers_search_protocol():
     cfg = E.stage_config("search", pipeline.stage_params("exp_search", "paper"))
+    assert cfg["select"] == "val"  # "the final architecture selected on validation performance"
     assert cfg["order"] == 2 and cfg["epochs"] == 20 and cfg["batch_size"] == 30
     assert cfg["fractions"] == [0.5, 0.25, 0.25]
     assert len(E.stage_config("train", pipeline.stage_params("exp_train", "paper"))["seeds"]) == 5
@@ -52,6 +53,7 @@ def test_paper_profile_uses_the_papers_search_protocol():
     ("search", {"overrides": {"radar_sim": {"lr": 1}}}, "overrides"),
     ("search", {"overrides": {"mnist": {"epochs": 1}}}, "overrides"),
     ("search", {"typo": 1}, "unknown keys"),
+    ("search", {"select": "test"}, "select must be one of"),
     ("train", {"methods": ["ResNet"]}, "unknown name"),
     ("train", {"seeds": []}, "seeds"),
     ("train", {"seeds": [0, 0]}, "duplicates"),
@@ -354,13 +356,32 @@ def test_read_plan_errors(tmp_path):
 
 def test_genotypes_table():
     g = normalize_genotype(sample_genotype(0, 2, *cell_variant_ops("full")))
-    rec = pd.DataFrame([{"dataset": "radar_sim", "weighting": "sparsemax", "status": "ok", "genotype": g,
-                         "epochs": 2, "order": 1, "val_acc": 0.5, "time_s": 3.0},
-                        {"dataset": "hdm05", "weighting": "sparsemax", "status": "not run: missing"}])
+    other = normalize_genotype(sample_genotype(1, 2, *cell_variant_ops("full")))
+    assert g != other
+    ok = dict(status="ok", epochs=2, order=1, time_s=3.0)
+    rec = pd.DataFrame([
+        {"dataset": "radar_sim", "weighting": "sparsemax", **ok, "genotype": g, "val_acc": 0.5, "selected_epoch": 2,
+         "alpha_max_change": 0.25, "alpha_entropy": 1.5, "alpha_entropy_edges": [1.5] * 10},
+        {"dataset": "radar_sim", "weighting": "softmax", **ok, "genotype": g.to_dict(), "val_acc": 0.4},
+        {"dataset": "radar_sim", "weighting": "sigmoid", **ok, "genotype": other, "val_acc": 0.3},
+        {"dataset": "basicmotions", "weighting": "sparsemax", **ok, "genotype": g, "val_acc": 0.9},
+        {"dataset": "hdm05", "weighting": "sparsemax", "status": "not run: missing"}])
     t = E.genotypes_table(rec)
-    assert t["val_acc"].iloc[0] == 50.0
+    assert list(t.columns) == E.GENOTYPE_COLUMNS
+    assert t["val_acc"].iloc[0] == 50.0 and t["selected_epoch"].iloc[0] == 2
+    assert t["alpha_max_change"].iloc[0] == 0.25 and t["alpha_entropy"].iloc[0] == 1.5
+    assert np.isnan(t["alpha_max_change"].iloc[1]) and np.isnan(t["selected_epoch"].iloc[1])  # older records
     assert t["normal"].iloc[0] == ", ".join(f"{op}<-{j}" for op, j in g["normal"])
-    assert t["status"].iloc[1] == "not run: missing" and t["normal"].iloc[1] == ""
+    ops = [op for c in ("normal", "reduce") for op, _ in g[c]]
+    assert t["skip_share"].iloc[0] == sum(o in ("Skip", "Skip_reduced") for o in ops) / 8
+    assert t["pool_share"].iloc[0] == sum(o in ("WeightedPooling", "AvgPooling", "MaxPooling") for o in ops) / 8
+    # identical cells of two weightings are named, within a dataset only
+    assert t["same_genotype_as"].tolist() == ["softmax", "sparsemax", "", "", ""]
+    assert t["status"].iloc[4] == "not run: missing" and t["normal"].iloc[4] == ""
+    assert np.isnan(t["skip_share"].iloc[4])
+    rec["genotype"] = [g, g, g, g, None]  # sigmoid now derived the same cell too
+    assert E.genotypes_table(rec)["same_genotype_as"].tolist()[:3] == ["softmax, sigmoid", "sparsemax, sigmoid",
+                                                                         "sparsemax, softmax"]
 
 
 # --------------------------------------------------------------------------------------------

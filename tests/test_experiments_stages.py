@@ -17,7 +17,7 @@ from spdnas.experiments.config import FLOOR_METHODS
 
 SEARCH = {"datasets": ["basicmotions", "radar_sim", "hdm05"], "ablation_datasets": ["basicmotions"],
           "n_per_class": 10, "epochs": 1, "order": 1, "batch_size": 30, "max_steps": 1,
-          "overrides": {"basicmotions": {"batch_size": 10}}}
+          "overrides": {"basicmotions": {"batch_size": 10, "epochs": 2}}}
 TRAIN = {"seeds": [0], "epochs": 1, "euclid_search_epochs": 1,
          "overrides": {"basicmotions": {"batch_size": 10, "seeds": [0, 1]}}}
 
@@ -54,10 +54,27 @@ def test_search_stage_records(stages):
     assert st[("hdm05", "sparsemax")].startswith("not run: hdm05 data missing")
     for ds in ("basicmotions", "radar_sim"):
         folder = stages / "search" / ds / "sparsemax"
-        assert nas.search_history(folder / "search_metrics.json")["epoch"].tolist() == [1]
+        epochs = [1, 2] if ds == "basicmotions" else [1]
+        assert nas.search_history(folder / "search_metrics.json")["epoch"].tolist() == epochs
         assert json.loads((folder / "genotype.json").read_text())["normal"]
     g = E.genotypes_table(plan)
     assert (g[g["status"] == "ok"]["normal"] != "").all()
+    # the validation-selected epoch and the α diagnostics of that epoch (basicmotions: 2 search epochs)
+    for r in plan[plan["status"] == "ok"].to_dict(orient="records"):
+        folder = stages / "search" / r["dataset"] / r["weighting"]
+        hist = json.loads((folder / "search_metrics.json").read_text())["history"]
+        sel = nas.select_epoch(hist, "val")
+        assert r["select"] == "val" and r["selected_epoch"] == sel
+        h = hist[sel - 1]
+        assert r["genotype"] == h["genotype"] == json.loads((folder / "genotype.json").read_text())
+        assert r["genotype_last"] == hist[-1]["genotype"] and r["val_acc_last"] == hist[-1]["val_acc"]
+        assert (r["val_acc"], r["train_acc"]) == (h["val_acc"], h["train_acc"])
+        assert r["alpha_max_change"] == h["alpha_max_change"] > 0
+        assert r["alpha_entropy_edges"] == h["alpha_entropy_edges"] and len(h["alpha_entropy_edges"]) == 10
+        assert {k: r[k] for k in ("skip_share", "pool_share")} == nas.op_shares(r["genotype"])
+    ok = g[g["status"] == "ok"]
+    cols = ["alpha_max_change", "alpha_entropy", "skip_share", "pool_share", "selected_epoch"]
+    assert np.isfinite(ok[cols].to_numpy(float)).all()
 
 
 def test_a_search_unit_reruns_from_its_nas_cli_config(stages, tmp_path):

@@ -9,6 +9,7 @@ from spdnas.nas import search, train_genotype
 from spdnas.nas.model import net_config
 from spdnas.nas.search import Architect, resolve_data, search_config, weight_step
 from spdnas.nas.supernet import SuperNet
+from spdnas.core.trainer import load_checkpoint, save_checkpoint
 from spdnas.spd import riemannian_optimizer
 
 torch.set_num_threads(1)
@@ -137,9 +138,19 @@ def test_search_resume_matches_uninterrupted(tmp_path, weighting):
     full = search((X, y), cfg, out=tmp_path / "full", progress=False)
     part = search((X, y), cfg, out=tmp_path / "part", progress=False, stop_after=1)
     assert len(part["history"]) == 1
+    if weighting == "sigmoid":  # a checkpoint written before α₀ and select were saved resumes the same
+        ck = tmp_path / "part" / "search_checkpoint.pt"
+        st = load_checkpoint(ck)
+        del st["alpha0"], st["config"]["select"]
+        save_checkpoint(ck, **st)
     resumed = search((X, y), cfg, out=tmp_path / "part", progress=False)
     strip = lambda h: [{k: v for k, v in r.items() if k != "time_s"} for r in h]  # noqa: E731
     assert strip(resumed["history"]) == strip(full["history"])
+    # the α diagnostics are measured from the α₀ of the uninterrupted run (kept in the checkpoint)
+    assert [r["alpha_max_change"] for r in resumed["history"]] == [r["alpha_max_change"] for r in full["history"]]
+    assert resumed["history"][1]["alpha_max_change"] > 0
+    assert resumed["history"][1]["alpha_entropy_edges"] == full["history"][1]["alpha_entropy_edges"]
+    assert resumed["selected_epoch"] == full["selected_epoch"] == 2 and resumed["genotype"] == full["genotype"]
     sa, sb = full["model"].state_dict(), resumed["model"].state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     with pytest.raises(ValueError, match="different search config"):

@@ -59,6 +59,7 @@ from .stages import (
 )
 from .tables import (
     NOT_IN_PAPER,
+    GENOTYPE_COLUMNS,
     PAPER_DATASET,
     PAPER_FIGURE_ONLY,
     cell_space_summary,
@@ -78,6 +79,6 @@ __all__ = [
     "nas_cli_config", "load_experiment_data", "net_for", "cell_space_population", "run_cell_spaces_stage",
     "run_data_efficiency_stage", "run_search_stage", "run_train_stage", "NOT_IN_PAPER", "PAPER_DATASET",
     "PAPER_FIGURE_ONLY", "PROTOCOL_FILE", "REFERENCE_FILE", "paper_protocol", "paper_reference", "cell_space_summary",
-    "data_efficiency_table", "format_pm", "genotypes_table", "paper_table2", "summarize", "table2", "table4",
+    "data_efficiency_table", "format_pm", "genotypes_table", "GENOTYPE_COLUMNS", "paper_table2", "summarize", "table2", "table4",
     "read_plan", "read_records",
 ]

@@ -8,7 +8,7 @@ from ..core.params import EXTERNAL_DATA
 from ..core.validators import int_list, name_list, positive_int, positive_number, split_fractions
 from ..core.trainer import TRAIN_DEFAULTS, train_config
 from ..data.normalise import check_normalise
-from ..nas import SEARCH_DEFAULTS, WEIGHTINGS
+from ..nas import SEARCH_DEFAULTS, SELECT_RULES, WEIGHTINGS
 
 __all__ = ["METHODS", "FLOOR_METHODS", "WEIGHTINGS", "SPD_DATASETS", "EXTERNAL", "CELL_SPACE_VARIANTS", "PROTOCOL_KEYS",
            "STAGE_DEFAULTS", "SECTIONS", "stage_config", "for_dataset"]
@@ -49,10 +49,12 @@ PROTOCOL_KEYS = ("epochs", "batch_size", "optimizer", "lr", "schedule", "lr_min"
 
 # Stage schemas. params.yaml gives every value the pipeline uses (per profile); what a caller
 # leaves out comes from the library function that does the work (nas.SEARCH_DEFAULTS for the
-# search, core.trainer.TRAIN_DEFAULTS for training), not from a second copy here.
+# search, core.trainer.TRAIN_DEFAULTS for training), not from a second copy here. One exception:
+# the search stage reports the genotype of the validation-selected search epoch (select='val',
+# the paper's protocol), where the library keeps the plain DARTS default 'last'.
 STAGE_DEFAULTS = {
     "search": dict(datasets=["radar_sim", "basicmotions", "hdm05"], ablation_datasets=["radar_sim"],
-                   n_per_class=50, normalise="none", overrides={},
+                   n_per_class=50, normalise="none", overrides={}, select="val",
                    **_defaults(SEARCH_DEFAULTS, "fractions", "split_seed", "seed", "epochs", "order", "batch_size",
                                "max_steps")),
     "train": dict(methods=list(METHODS), seeds=[0], euclid_search_epochs=1, euclid_C=4, euclid_layers=2, floors=False,
@@ -99,6 +101,9 @@ def stage_config(kind: str, params: dict | None = None) -> dict:
         if cfg["order"] not in (1, 2):
             raise ValueError(f"search order must be 1 or 2, got {cfg['order']!r}")
         cfg["normalise"] = check_normalise(cfg["normalise"], "search normalise")
+        if cfg["select"] not in SELECT_RULES:
+            raise ValueError(f"search select must be one of {SELECT_RULES} (the search epoch whose genotype is "
+                             f"reported), got {cfg['select']!r}")
         allowed = {"epochs", "batch_size", "max_steps", "order", "normalise"}
     elif kind == "train":
         cfg["methods"] = name_list(cfg["methods"], METHODS, "methods")

@@ -16,7 +16,7 @@ from ..core.progress import progress_bar
 from ..data.normalise import normalise_split
 from ..data.overview import FLOOR_KEYS, TSLR_SETTINGS, classical_floors
 from ..data.splits import stratified_subset
-from ..nas import cell_variant_ops, resolve_data, sample_genotype, search, train_genotype
+from ..nas import cell_variant_ops, op_shares, resolve_data, sample_genotype, search, train_genotype
 from ..nas.euclidean import search_euclidean, train_euclidean_genotype
 from ..spd import SPDNet
 from ..core.trainer import fit
@@ -44,7 +44,10 @@ def run_search_stage(cfg: dict, out, shared_data=None, *, progress: bool = True,
     Writes ``out/<dataset>/<weighting>/`` (search checkpoint, ``search_metrics.json``,
     ``genotype.json``, ``record.json``), ``out/datasets.json`` (loader options and ``normalise`` per
     dataset: the later stages split and normalise alike) and
-    ``out/plan.json``. Returns the records.
+    ``out/plan.json``. Returns the records: the genotype of the ``select``-ed epoch (``'val'``: highest
+    supernet val accuracy) with that epoch's val/train accuracy and α diagnostics
+    (``alpha_max_change``, ``alpha_entropy``, ``alpha_entropy_edges``), its ``skip_share`` /
+    ``pool_share``, and ``genotype_last`` / ``val_acc_last`` of the last epoch.
     """
     cfg = stage_config("search", cfg)
     out = Path(out)
@@ -76,7 +79,7 @@ def run_search_stage(cfg: dict, out, shared_data=None, *, progress: bool = True,
         net = net_for(ds, data.info["n"], data.info["num_classes"])
         scfg = dict(net=net, weighting=w, order=c["order"], epochs=c["epochs"], batch_size=c["batch_size"],
                     max_steps=c["max_steps"], seed=cfg["seed"], split_seed=cfg["split_seed"],
-                    fractions=cfg["fractions"])
+                    fractions=cfg["fractions"], select=cfg["select"])
         norm = ds_info[ds]["normalise"]  # "none": the keys of searches from before the setting existed
         key = unit_key({"search": scfg, "data": ds_info[ds]["options"],
                         **({"normalise": norm} if norm != "none" else {})})
@@ -90,9 +93,13 @@ def run_search_stage(cfg: dict, out, shared_data=None, *, progress: bool = True,
                 data = normalise_split(resolve_data(data, cfg["split_seed"], cfg["fractions"]), norm)
             res = search(data, scfg, folder, resume=resume, progress=False)
             last = res["history"][-1] if res["history"] else {}
+            sel = next((h for h in res["history"] if h["epoch"] == res["selected_epoch"]), {})
             rec = {**base, "status": "ok", "key": key, "genotype": res["genotype"], "epochs": c["epochs"],
-                   "order": c["order"], "val_acc": last.get("val_acc"), "train_acc": last.get("train_acc"),
-                   "time_s": time.perf_counter() - t0, "net": res["net"]}
+                   "order": c["order"], "select": cfg["select"], "selected_epoch": res["selected_epoch"],
+                   "val_acc": sel.get("val_acc"), "train_acc": sel.get("train_acc"),
+                   **{k: sel.get(k) for k in ("alpha_max_change", "alpha_entropy", "alpha_entropy_edges")},
+                   **op_shares(res["genotype"]), "genotype_last": res["genotype_last"],
+                   "val_acc_last": last.get("val_acc"), "time_s": time.perf_counter() - t0, "net": res["net"]}
             write_json(folder / "record.json", rec)
         records.append(rec)
     write_plan(out, "search", cfg, records)

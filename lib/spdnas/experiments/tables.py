@@ -6,11 +6,12 @@ import numpy as np
 import pandas as pd
 
 from ..core.status import not_run
+from ..nas import genotype_to_json, op_shares
 from .config import FLOOR_METHODS, METHODS, WEIGHTINGS
 from .reference import paper_reference
 
 __all__ = ["PAPER_DATASET", "NOT_IN_PAPER", "PAPER_FIGURE_ONLY", "format_pm", "summarize", "paper_table2",
-           "table2", "table4", "data_efficiency_table", "genotypes_table", "cell_space_summary"]
+           "table2", "table4", "data_efficiency_table", "GENOTYPE_COLUMNS", "genotypes_table", "cell_space_summary"]
 
 # Which paper column our dataset corresponds to (None: not in the paper). Our radar_sim is a
 # physics simulator of the RADAR task, not the released data; our hdm05 is an 11-class real subset
@@ -268,24 +269,58 @@ def _cell_text(pairs) -> str:
     return ", ".join(f"{op}<-{j}" for op, j in pairs)
 
 
+GENOTYPE_COLUMNS = ["dataset", "weighting", "normal", "reduce", "search_epochs", "order", "selected_epoch",
+                    "val_acc", "alpha_max_change", "alpha_entropy", "skip_share", "pool_share", "same_genotype_as",
+                    "search_time_s", "status"]
+
+
 def genotypes_table(records: pd.DataFrame) -> pd.DataFrame:
-    """One row per search (dataset, weighting): normal / reduction cell ops, final val accuracy."""
+    """One row per search (dataset, weighting): the reported cells and how the search got there.
+
+    Columns (:data:`GENOTYPE_COLUMNS`): normal / reduction cell ops, the reported (``selected_epoch``)
+    epoch's supernet val accuracy (%), ``alpha_max_change`` (max |α − α₀|) and ``alpha_entropy``
+    (mean entropy of the edges' mixing weights, nats; log 6 ≈ 1.79 = uniform) at that epoch, the
+    share of skip / pooling edges of the two cells (:func:`spdnas.nas.op_shares`), and
+    ``same_genotype_as``: the other weightings of the dataset whose genotype is identical ('' none).
+    """
     need = {"dataset", "weighting", "status"} - set(records.columns)
     if need:
         raise ValueError(f"search records lack column(s) {sorted(need)}")
+    recs = records.to_dict(orient="records")
+    canon = {}
+    for r in recs:
+        if r["status"] == "ok" and isinstance(r.get("genotype"), dict):
+            canon.setdefault(r["dataset"], {})[r["weighting"]] = genotype_to_json(r["genotype"])
     rows = []
-    for r in records.to_dict(orient="records"):
+    for r in recs:
         g = r.get("genotype") if r["status"] == "ok" else None
         if isinstance(g, dict):
+            mine = canon[r["dataset"]]
+            same = [w for w in _weighting_order(mine) if w != r["weighting"] and mine[w] == mine[r["weighting"]]]
+            shares = op_shares(g)
             rows.append({"dataset": r["dataset"], "weighting": r["weighting"], "normal": _cell_text(g["normal"]),
                          "reduce": _cell_text(g["reduce"]), "search_epochs": r.get("epochs"),
-                         "order": r.get("order"), "val_acc": _pct(r.get("val_acc")),
+                         "order": r.get("order"), "selected_epoch": _num(r.get("selected_epoch")),
+                         "val_acc": _pct(r.get("val_acc")), "alpha_max_change": _num(r.get("alpha_max_change")),
+                         "alpha_entropy": _num(r.get("alpha_entropy")), "skip_share": shares["skip_share"],
+                         "pool_share": shares["pool_share"], "same_genotype_as": ", ".join(same),
                          "search_time_s": r.get("time_s"), "status": "ok"})
         else:
-            rows.append({"dataset": r["dataset"], "weighting": r["weighting"], "normal": "", "reduce": "",
-                         "search_epochs": np.nan, "order": np.nan, "val_acc": np.nan, "search_time_s": np.nan,
-                         "status": r["status"]})
-    return pd.DataFrame(rows)
+            rows.append({**{c: np.nan for c in GENOTYPE_COLUMNS}, "dataset": r["dataset"], "weighting": r["weighting"],
+                         "normal": "", "reduce": "", "same_genotype_as": "", "status": r["status"]})
+    return pd.DataFrame(rows, columns=GENOTYPE_COLUMNS)
+
+
+def _weighting_order(found) -> list:
+    """The weightings of ``found`` in :data:`WEIGHTINGS` order (unknown names after, sorted)."""
+    return [w for w in WEIGHTINGS if w in found] + sorted(w for w in found if w not in WEIGHTINGS)
+
+
+def _num(x) -> float:
+    """A record's optional number as float (NaN when absent, e.g. records of older searches)."""
+    if x is None or (isinstance(x, float) and np.isnan(x)):
+        return float("nan")
+    return float(x)
 
 
 def _pct(x) -> float:

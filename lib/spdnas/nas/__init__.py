@@ -15,11 +15,23 @@ from .genotype import (
     genotype_to_json,
     load_genotype,
     normalize_genotype,
+    op_shares,
     sample_genotype,
     save_genotype,
 )
 from .history import alpha_history, search_history
 from .model import DTYPES, PRESETS, SPDCellNetwork, build_network, cell_plan, net_config, network_complexity
 from .ops import CELL_VARIANTS, NORMAL_OPS, OPS, REDUCE_OPS, cell_variant_ops, make_op, op_complexity
-from .search import SEARCH_DEFAULTS, Architect, infer_net_config, resolve_data, search, search_config, train_genotype
-from .supernet import WEIGHTINGS, EdgeGroup, SuperNet, karcher_mean, mix_weights, zero_one_loss
+from .search import (
+    SEARCH_DEFAULTS,
+    SELECT_RULES,
+    Architect,
+    arch_diagnostics,
+    infer_net_config,
+    resolve_data,
+    search,
+    search_config,
+    select_epoch,
+    train_genotype,
+)
+from .supernet import WEIGHTINGS, EdgeGroup, SuperNet, edge_entropy, karcher_mean, mix_weights, zero_one_loss

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..models.darts import check_cnn_genotype
 from ..models.genotype import CELLS, Genotype, check_concat, check_pairs, genotype_dict, is_int
 from ..core.io import atomic_write_text, read_json
 from .ops import NORMAL_OPS, REDUCE_OPS
@@ -35,6 +36,9 @@ __all__ = [
     "derive_cell",
     "derive_genotype",
     "sample_genotype",
+    "SKIP_OPS",
+    "POOL_OPS",
+    "op_shares",
     "RADAR_SPARSEMAX",
     "HDM05_SPARSEMAX",
 ]
@@ -200,6 +204,37 @@ def _op_list(ops, family: list, name: str) -> list:
     if not ops or bad:
         raise ValueError(f"sample_genotype: {name} must be a non-empty list of ops from {family}; bad: {bad}")
     return ops
+
+
+# ---------------------------------------------------------------------------------------------
+# Skip / pooling shares (all-skip collapse is the known failure of DARTS-style searches)
+# ---------------------------------------------------------------------------------------------
+
+# Skips: the identity ``Skip`` of normal edges and its reduction-edge counterpart ``Skip_reduced``
+# (two BiMaps into diagonal blocks: the role of DARTS' skip_connect, a FactorizedReduce on stride-2
+# edges); CNN cells: ``skip_connect``.
+SKIP_OPS = {"spd": ("Skip", "Skip_reduced"), "cnn": ("skip_connect",)}
+# Pooling: the Fréchet-mean ``WeightedPooling`` of normal edges and the log-domain ``AvgPooling`` /
+# ``MaxPooling`` of reduction edges; CNN cells: every avg/max pool.
+POOL_OPS = {"spd": ("WeightedPooling", "AvgPooling", "MaxPooling"),
+            "cnn": ("avg_pool_3x3", "max_pool_3x3", "max_pool_5x5", "max_pool_7x7")}
+
+
+def op_shares(genotype, family: str | None = None) -> dict:
+    """``{'skip_share', 'pool_share'}``: shares of the normal and reduction cells' edges (together)
+    whose op is a skip (:data:`SKIP_OPS`) or a pooling op (:data:`POOL_OPS`).
+
+    ``family``: 'spd' (SPDNetNAS ops) or 'cnn' (DARTS cell ops); default the family of a parsed
+    :class:`Genotype`, else 'spd'.
+    """
+    if family is None:
+        family = genotype.family if isinstance(genotype, Genotype) else "spd"
+    if family not in SKIP_OPS:
+        raise ValueError(f"op_shares: family must be 'spd' or 'cnn', got {family!r}")
+    g = normalize_genotype(genotype) if family == "spd" else check_cnn_genotype(genotype)
+    ops = [op for cell in CELLS for op, _ in g[cell]]
+    return {"skip_share": sum(op in SKIP_OPS[family] for op in ops) / len(ops),
+            "pool_share": sum(op in POOL_OPS[family] for op in ops) / len(ops)}
 
 
 # Genotypes published with the official code (genotypes.py), in this package's op names.

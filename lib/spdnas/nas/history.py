@@ -23,13 +23,15 @@ def _read(path, allow_partial: bool) -> dict:
 
 
 def search_history(path: str | os.PathLike, allow_partial: bool = False) -> pd.DataFrame:
-    """Per-epoch search curves (train/val accuracy and loss) from ``search_metrics.json`` (one of an
+    """Per-epoch search curves (train/val accuracy and loss, and ``alpha_max_change`` /
+    ``alpha_entropy`` where every epoch has them) from ``search_metrics.json`` (one of an
     unfinished search only with ``allow_partial``)."""
     data = _read(path, allow_partial)
     hist = data.get("history") if isinstance(data, dict) else None
     if not isinstance(hist, list) or not hist:
         raise ValueError(f"{path}: no search history")
     cols = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "time_s"]
+    cols += [c for c in ("alpha_max_change", "alpha_entropy") if all(isinstance(h, dict) and c in h for h in hist)]
     try:
         return pd.DataFrame([{c: h[c] for c in cols} for h in hist])
     except (KeyError, TypeError) as e:

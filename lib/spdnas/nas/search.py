@@ -51,16 +51,22 @@ from ..core.progress import progress_bar as _progress
 from ..data.splits import stratified_split
 from .genotype import normalize_genotype, save_genotype
 from .model import build_network, net_config
-from .supernet import WEIGHTINGS, SuperNet, zero_one_loss
+from .supernet import WEIGHTINGS, SuperNet, edge_entropy, zero_one_loss
 
-__all__ = ["SEARCH_DEFAULTS", "search_config", "Architect", "search", "train_genotype", "resolve_data",
-           "infer_net_config", "write_search_files"]
+__all__ = ["SEARCH_DEFAULTS", "SELECT_RULES", "search_config", "Architect", "search", "train_genotype",
+           "resolve_data", "infer_net_config", "write_search_files", "arch_diagnostics", "select_epoch"]
 
+# ``select``: which epoch's genotype a search reports -- 'last' (the genotype after the last epoch)
+# or 'val' (the epoch of highest supernet validation accuracy; the paper's "final architecture
+# selected on validation performance"; see :func:`select_epoch`)
 SEARCH_DEFAULTS = dict(
     net=None, weighting="sparsemax", order=2, epochs=20, batch_size=30, lr=0.025, momentum=0.9,
     weight_decay=3e-4, grad_clip=5.0, arch_lr=3e-4, arch_betas=[0.5, 0.999], arch_weight_decay=1e-3,
     zero_one_weight=10.0, seed=0, split_seed=0, fractions=[0.5, 0.25, 0.25], threads=2, max_steps=None,
+    select="last",
 )
+
+SELECT_RULES = ("last", "val")
 
 
 def search_config(**overrides) -> dict:
@@ -73,6 +79,9 @@ def search_config(**overrides) -> dict:
         raise ValueError(f"search config: weighting must be one of {WEIGHTINGS}, got {cfg['weighting']!r}")
     if cfg["order"] not in (1, 2):
         raise ValueError(f"search config: order must be 1 (first order) or 2 (second order), got {cfg['order']!r}")
+    if cfg["select"] not in SELECT_RULES:
+        raise ValueError(f"search config: select must be one of {SELECT_RULES} (the epoch whose genotype is "
+                         f"reported), got {cfg['select']!r}")
     for k in ("epochs", "batch_size", "threads"):
         v = cfg[k]
         if isinstance(v, bool) or not isinstance(v, int) or v < (0 if k == "epochs" else 1):
@@ -317,6 +326,65 @@ def _weights_json(model):
     return {k: v.double().tolist() for k, v in w.items()}
 
 
+def arch_diagnostics(model, alpha0) -> dict:
+    """Whether α moved and how mixed its weights are, for a supernet (SPD or Euclidean).
+
+    ``alpha_max_change``: max |α − α₀| over all architecture parameters (``alpha0``: their values
+    after initialisation, in the order of ``model.arch_parameters()``); ``alpha_entropy_edges``:
+    entropy (nats) of every edge's mixing weights as the model mixes them, normal cell then
+    reduction cell (:func:`~spdnas.nas.supernet.edge_entropy`: sigmoid weights normalised to sum 1
+    first, 0·log 0 = 0); ``alpha_entropy``: their mean.
+    """
+    alphas = list(model.arch_parameters())
+    alpha0 = list(alpha0)
+    if len(alpha0) != len(alphas) or any(tuple(a.shape) != tuple(b.shape) for a, b in zip(alphas, alpha0)):
+        raise ValueError("arch_diagnostics: alpha0 must hold one tensor per architecture parameter, same shapes")
+    with torch.no_grad():
+        change = max(float((a.detach().double() - torch.as_tensor(b).double()).abs().max())
+                     for a, b in zip(alphas, alpha0))
+        w = model.arch_weights()
+        H = torch.cat([edge_entropy(w["normal"]), edge_entropy(w["reduce"])])
+    return {"alpha_max_change": change, "alpha_entropy": float(H.mean()), "alpha_entropy_edges": H.tolist()}
+
+
+def select_epoch(history: list, select: str = "val") -> int | None:
+    """The epoch (1-based ``epoch`` of a history record) whose genotype a search reports; None
+    for an empty history.
+
+    ``'last'``: the last epoch. ``'val'``: the highest supernet ``val_acc``; ties go to the lower
+    ``val_loss`` (non-finite counts as worst), then to the earlier epoch. Test data is never used.
+    """
+    if select not in SELECT_RULES:
+        raise ValueError(f"select must be one of {SELECT_RULES}, got {select!r}")
+    if not history:
+        return None
+    try:
+        if select == "last":
+            return int(history[-1]["epoch"])
+        keyed = []
+        for h in history:
+            acc, loss = float(h["val_acc"]), float(h["val_loss"])
+            keyed.append((-acc if math.isfinite(acc) else math.inf, loss if math.isfinite(loss) else math.inf,
+                          int(h["epoch"])))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"select_epoch: history records need epoch, val_acc and val_loss ({e!r})") from None
+    return min(keyed)[2]
+
+
+def _search_part(cfg) -> dict | None:
+    """A search config without ``select``, which only picks the reported epoch (a checkpoint
+    resumes under another rule, and one written before the key existed resumes too)."""
+    return {k: v for k, v in cfg.items() if k != "select"} if isinstance(cfg, dict) else cfg
+
+
+def _at_epoch(history: list, epoch: int) -> dict:
+    """The history record of ``epoch``."""
+    for h in history:
+        if int(h["epoch"]) == epoch:
+            return h
+    raise ValueError(f"search history has no epoch {epoch}")
+
+
 def search(data, config: dict | None = None, out=None, *, resume: bool = True, progress: bool = True,
            stop_after: int | None = None) -> dict:
     """Run the SPDNetNAS bilevel search.
@@ -331,7 +399,14 @@ def search(data, config: dict | None = None, out=None, *, resume: bool = True, p
         out: folder for ``search_checkpoint.pt`` (every epoch), ``search_metrics.json`` and
             ``genotype.json``; resume from the checkpoint when ``resume``.
         stop_after: stop after this many epochs in total (emulates an interruption).
-    Returns: {'genotype', 'history', 'arch_weights', 'config', 'net', 'model'} (model = the supernet).
+    Every history record holds the epoch's curves, genotype, mixing weights and the
+    :func:`arch_diagnostics` (``alpha_max_change`` from α right after initialisation, kept in the
+    checkpoint, and the per-edge entropies). ``config['select']`` picks the reported genotype
+    (:func:`select_epoch`): ``'last'`` (default) or ``'val'`` (the paper's validation selection).
+
+    Returns: {'genotype' (of ``selected_epoch``), 'selected_epoch', 'genotype_last' (after the last
+    epoch run), 'history', 'arch_weights' (last epoch), 'config', 'net', 'model'} (model = the
+    supernet after the last epoch).
     """
     cfg = search_config(**(config or {}))
     d = resolve_data(data, cfg["split_seed"], cfg["fractions"])
@@ -349,6 +424,7 @@ def run_search(make_model, cfg: dict, d: dict, out=None, *, resume: bool = True,
     with F.eigh_workers(cfg["threads"]), contextlib.ExitStack() as stack:
         torch.manual_seed(cfg["seed"])
         model = make_model()
+        alpha0 = [a.detach().clone() for a in model.arch_parameters()]
         stack.enter_context(num_threads(min(cfg["threads"], getattr(model, "intra_op_threads", cfg["threads"]))))
         dtype = model.head_dtype()
         # validate the inputs once; the loop then runs without per-pass value checks (host syncs)
@@ -364,7 +440,7 @@ def run_search(make_model, cfg: dict, d: dict, out=None, *, resume: bool = True,
         cfg_json = json.loads(json.dumps(cfg))
         if ckpt is not None and resume and ckpt.is_file():
             st = load_checkpoint(ckpt)
-            if st.get("config") != cfg_json:
+            if _search_part(st.get("config")) != _search_part(cfg_json):
                 raise ValueError(f"checkpoint {ckpt} was written with a different search config; "
                                  "use resume=False or another out folder")
             model.load_state_dict(st["model"])
@@ -372,6 +448,8 @@ def run_search(make_model, cfg: dict, d: dict, out=None, *, resume: bool = True,
             arch.optimizer.load_state_dict(st["arch_optimizer"])
             set_rng_state(st["rng"])
             history, start = list(st["history"]), int(st["epoch"])
+            if "alpha0" in st:  # (the same seed re-draws the same α₀ for older checkpoints)
+                alpha0 = [st["alpha0"][n].clone() for n in model.ARCH_NAMES]
         end = cfg["epochs"] if stop_after is None else min(cfg["epochs"], int(stop_after))
         if out is not None and start == 0:  # a run from scratch: an older run's final genotype is stale
             (Path(out) / "genotype.json").unlink(missing_ok=True)
@@ -401,31 +479,41 @@ def run_search(make_model, cfg: dict, d: dict, out=None, *, resume: bool = True,
             m = evaluate(model, Xv, yv, 256)
             rec = {"epoch": epoch + 1, "train_loss": float(loss_sum) / seen, "train_acc": float(correct) / seen,
                    "val_loss": m["loss"], "val_acc": m["acc"], "genotype": model.genotype(),
-                   "arch_weights": _weights_json(model), "time_s": time.perf_counter() - t0}
+                   "arch_weights": _weights_json(model), **arch_diagnostics(model, alpha0),
+                   "time_s": time.perf_counter() - t0}
             history.append(rec)
             if ckpt is not None:
                 save_checkpoint(ckpt, model=model.state_dict(), weight_optimizer=w_opt.state_dict(),
                                 arch_optimizer=arch.optimizer.state_dict(), rng=rng_state(), history=history,
-                                epoch=epoch + 1, config=cfg_json)
+                                epoch=epoch + 1, config=cfg_json, alpha0=dict(zip(model.ARCH_NAMES, alpha0)))
                 write_search_files(out, cfg_json, history, cfg["epochs"])
-    genotype = model.genotype()
-    return {"genotype": genotype, "history": history, "arch_weights": _weights_json(model), "config": cfg_json,
-            "net": net, "model": model}
+        if ckpt is not None and history and start >= end:  # nothing ran: the files follow this call's select
+            write_search_files(out, cfg_json, history, cfg["epochs"])
+    genotype_last = model.genotype()
+    selected = select_epoch(history, cfg["select"])
+    last = int(history[-1]["epoch"]) if history else None
+    genotype = genotype_last if selected == last else _at_epoch(history, selected)["genotype"]
+    return {"genotype": genotype, "selected_epoch": selected, "genotype_last": genotype_last, "history": history,
+            "arch_weights": _weights_json(model), "config": cfg_json, "net": net, "model": model}
 
 
 def write_search_files(out, config: dict, history: list, epochs: int) -> None:
     """The result files of a search after an epoch: ``search_metrics.json`` (``complete`` says
-    whether all ``epochs`` ran) and, once complete, ``genotype.json``; before that the current
-    genotype goes to ``genotype.partial.json``, marked incomplete, which consumers refuse unless
-    asked to (``load_genotype(..., allow_partial=True)``, ``--allow-partial``)."""
+    whether all ``epochs`` ran; ``selected_epoch``: the epoch ``config['select']`` picks among those
+    run) and, once complete, ``genotype.json`` (the genotype of the selected epoch); before that the
+    current genotype goes to ``genotype.partial.json``, marked incomplete, which consumers refuse
+    unless asked to (``load_genotype(..., allow_partial=True)``, ``--allow-partial``)."""
     out = Path(out)
     done = len(history)
     complete = done >= epochs
+    rule = config.get("select", "last")
+    selected = select_epoch(history, rule)
     write_json(out / "search_metrics.json", {"config": config, "history": history, "complete": complete,
-                                             "epochs_done": done, "epochs": epochs})
+                                             "epochs_done": done, "epochs": epochs, "select": rule,
+                                             "selected_epoch": selected})
     partial = out / "genotype.partial.json"
     if complete:
-        write_json(out / "genotype.json", history[-1]["genotype"])
+        write_json(out / "genotype.json", _at_epoch(history, selected)["genotype"])
         partial.unlink(missing_ok=True)
     else:
         write_json(partial, {"genotype": history[-1]["genotype"], "complete": False, "epoch": done,

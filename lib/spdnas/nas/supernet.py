@@ -32,7 +32,7 @@ from .genotype import derive_genotype
 from .model import Head, Preprocess, Stem, DTYPES, cell_plan, net_config, prepare_input, reproject_
 from .ops import NORMAL_OPS, REDUCE_OPS, make_op
 
-__all__ = ["EdgeGroup", "MixedCell", "SuperNet", "mix_weights", "zero_one_loss", "WEIGHTINGS"]
+__all__ = ["EdgeGroup", "MixedCell", "SuperNet", "mix_weights", "edge_entropy", "zero_one_loss", "WEIGHTINGS"]
 
 WEIGHTINGS = ("sparsemax", "softmax", "sigmoid")
 
@@ -46,6 +46,23 @@ def mix_weights(alphas: torch.Tensor, weighting: str) -> torch.Tensor:
     if weighting == "sigmoid":
         return torch.sigmoid(alphas)
     raise ValueError(f"unknown weighting {weighting!r}; choose from {WEIGHTINGS}")
+
+
+def edge_entropy(weights) -> torch.Tensor:
+    """Entropy (nats, float64) of each row of non-negative mixture weights ``(edges, ops)``.
+
+    Rows are normalised to sum 1 first: sparsemax / softmax rows already do; sigmoid (FairDARTS)
+    weights are independent gates, so their entropy is that of their shares w / Σw (the weights the
+    SPD supernet's Fréchet mean uses). Zero weights contribute 0 (0·log 0 = 0): log k for uniform
+    weights over k ops, 0 for one-hot rows.
+    """
+    w = torch.as_tensor(weights.detach() if isinstance(weights, torch.Tensor) else weights, dtype=torch.float64)
+    if w.dim() != 2 or w.shape[1] < 1:
+        raise ValueError(f"edge_entropy: weights must be a 2-d (edges, ops) array, got shape {tuple(w.shape)}")
+    if not bool(torch.isfinite(w).all()) or bool((w < 0).any()) or bool((w.sum(-1) <= 0).any()):
+        raise ValueError("edge_entropy: weights must be finite, non-negative, with a positive sum per edge")
+    p = w / w.sum(-1, keepdim=True)
+    return -torch.where(p > 0, p * torch.log(p.clamp_min(1e-300)), torch.zeros_like(p)).sum(-1)
 
 
 def zero_one_loss(alphas) -> torch.Tensor:
