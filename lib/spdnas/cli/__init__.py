@@ -13,6 +13,7 @@ import argparse
 import sys
 
 from ..core.errors import guarded
+from ..experiments.study import main as study_main
 from .data import main as data_main
 from .experiments import main as experiments_main
 from .lab import main as lab_main
@@ -20,12 +21,19 @@ from .nas import main as nas_main
 from .sweep import spaces_main, sweep_main
 from .workbench import pipeline_main, report_main
 
-__all__ = ["COMMANDS", "build_parser", "command_table", "main"]
+__all__ = ["COMMANDS", "build_parser", "command_table", "experiments_command", "main"]
+
+
+def experiments_command(argv) -> int:
+    """``spdnas experiments run ...`` (the study on a user's .npz, :mod:`spdnas.experiments.study`) or a stage."""
+    return study_main(argv, prog="spdnas experiments") if argv[:1] == ["run"] else experiments_main(argv)
+
 
 COMMANDS = {
     "data": ("list, prepare and summarise the SPD datasets (spdnas.data)", data_main),
     "nas": ("SPDNetNAS search / train / random / euclidean from a config file", nas_main),
-    "experiments": ("the SPDNetNAS compute stages: search, train, data-efficiency, cell-spaces", experiments_main),
+    "experiments": ("the SPDNetNAS compute stages (search, train, data-efficiency, cell-spaces); run: the "
+                    "whole study on your own .npz", experiments_command),
     "sweep": ("sample, train and evaluate a population of a design space", sweep_main),
     "spaces": ("table of the registered design spaces: configurations and cells each counts", spaces_main),
     "pipeline": ("params.yaml profiles, stage parameters, stage notebooks (papermill)", pipeline_main),

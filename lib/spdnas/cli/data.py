@@ -3,6 +3,7 @@
     spdnas data list
     spdnas data prepare radar_sim --out data/prepared/radar_sim.npz --option seed=1
     spdnas data overview basicmotions --seed 0
+    spdnas data overview npz -o path=my_covariances.npz -o ridge=1e-4
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 
 import yaml
 
-from ..data import dataset_options, list_datasets, load_dataset, overview, prepare_dataset
+from ..data import DATASETS, dataset_options, list_datasets, load_dataset, overview, prepare_dataset
 
 __all__ = ["main"]
 
@@ -34,7 +35,7 @@ def main(argv=None) -> int:
     """Entry point; returns the process exit code."""
     parser = argparse.ArgumentParser(prog="spdnas data", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("list", help="registered datasets and their options")
+    sub.add_parser("list", help="registered datasets, what each is and its options")
     p = sub.add_parser("prepare", help="build a dataset and write it as .npz (atomic)")
     p.add_argument("name")
     p.add_argument("--out", default=None, help="output .npz (default: data/prepared/<name>-<hash>.npz)")
@@ -51,7 +52,7 @@ def main(argv=None) -> int:
     def run():
         if args.cmd == "list":
             for name in list_datasets():
-                print(f"{name}: {dataset_options(name)}")
+                print(f"{name}: {DATASETS[name].description}\n    options: {dataset_options(name)}")
         elif args.cmd == "prepare":
             path = prepare_dataset(args.name, args.out, force=args.force,
                                    progress=not args.no_progress, **_parse_options(args.option))

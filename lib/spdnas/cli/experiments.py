@@ -52,7 +52,9 @@ def stage_help(command: str) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="spdnas experiments", description=__doc__.splitlines()[0].split(": ", 1)[1],
-                                 epilog="`spdnas experiments <stage> --help` lists the params.yaml keys it reads.")
+                                 epilog="`spdnas experiments <stage> --help` lists the params.yaml keys it reads. "
+                                        "`spdnas experiments run --dataset PATH.npz --out DIR` runs the whole "
+                                        "study on your own data (`spdnas experiments run --help`).")
     sub = ap.add_subparsers(dest="command", required=True, metavar="stage")
     for name, (kind, help_text) in STAGES.items():
         p = sub.add_parser(name, help=help_text, description=help_text, epilog=stage_help(name),

@@ -2,8 +2,9 @@
 
 Registered datasets (``list_datasets()``): ``radar_sim`` (simulated micro-Doppler, 20x20),
 ``radar`` (original release layout), ``hdm05`` (93x93), ``afew`` (400x400), ``basicmotions``
-(6x6) and ``japanesevowels`` (12x12) from the UEA files bundled with aeon, and ``uea`` (any UEA
-problem by name). ``spdnas.data.images`` (image datasets) is a separate module.
+(6x6) and ``japanesevowels`` (12x12) from the UEA files bundled with aeon, ``uea`` (any UEA
+problem by name) and ``npz`` (your own matrices: ``load_dataset("npz", path=..., ridge=0.0)``, see
+:mod:`spdnas.data.npz`). ``spdnas.data.images`` (image datasets) is a separate module.
 """
 
 from .afew import AFEW_CLASSES, load_afew

@@ -210,21 +210,27 @@ class SPDDataset:
         Args:
             seed: same seed, same split.
             fractions: (train, val, test) or (train, test) shares summing to 1.
-            by: ``None`` random stratified by class; ``"official"`` the dataset's official split
-                (validation carved from train when there is none); any ``meta`` column (e.g.
-                ``"subject"``) splits whole groups, ``fractions`` being shares of groups.
+            by: ``None`` the dataset's own rule (``info["split_by"]``, set e.g. by an npz file with
+                ``split`` or ``groups``), else random stratified; ``"stratified"`` random stratified
+                by class; ``"official"`` the dataset's official split (validation carved from train
+                when there is none); any ``meta`` column (e.g. ``"subject"``) splits whole groups,
+                ``fractions`` being shares of groups.
         """
-        if by is None:
-            return stratified_split(self.y.numpy(), seed, fractions)
-        if by == "official":
-            if "split" not in self.meta.columns:
-                raise ValueError(f"{self.name}: dataset has no official split (no 'split' column in meta)")
-            return official_split(self.meta["split"], self.y.numpy(), seed, fractions)
-        if by not in self.meta.columns:
-            raise ValueError(
-                f"{self.name}: cannot split by {by!r}: not a meta column (have {list(self.meta.columns)})"
-            )
-        return group_split(self.meta[by].to_numpy(), seed, fractions)
+        by = self.info.get("split_by") if by is None else by
+        where = self.info.get("path") or self.name
+        try:
+            if by is None or by == "stratified":
+                return stratified_split(self.y.numpy(), seed, fractions, class_names=self.classes)
+            if by == "official":
+                if "split" not in self.meta.columns:
+                    raise ValueError("dataset has no official split (no 'split' column in meta)")
+                return official_split(self.meta["split"], self.y.numpy(), seed, fractions,
+                                      class_names=self.classes)
+            if by not in self.meta.columns:
+                raise ValueError(f"cannot split by {by!r}: not a meta column (have {list(self.meta.columns)})")
+            return group_split(self.meta[by].to_numpy(), seed, fractions)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
 
     def subset(self, index) -> "SPDDataset":
         """New dataset restricted to ``index`` (int array or boolean mask)."""

@@ -22,6 +22,7 @@ from .afew import afew_sources, load_afew
 from .base import SPDDataset
 from .files import read_npz
 from .hdm05 import hdm05_sources, load_hdm05
+from .npz import load_npz, npz_sources
 from .radar import load_radar, load_radar_sim, radar_sources
 from .uea import load_basicmotions, load_japanesevowels, load_uea, uea_sources
 
@@ -69,6 +70,7 @@ DATASETS: dict[str, DatasetEntry] = {
     "uea": DatasetEntry(load_uea, sources=uea_sources),
     "basicmotions": DatasetEntry(load_basicmotions, sources=_problem_sources("BasicMotions")),
     "japanesevowels": DatasetEntry(load_japanesevowels, sources=_problem_sources("JapaneseVowels")),
+    "npz": DatasetEntry(load_npz, sources=npz_sources),
 }
 
 

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-__all__ = ["SPLIT_NAMES", "Split", "check_fractions", "allocate", "class_parts", "stratified_split", "group_split",
+__all__ = ["SPLIT_NAMES", "Split", "check_fractions", "check_class_sizes", "allocate", "class_parts", "stratified_split", "group_split",
            "official_split", "stratified_subset", "stratified_train_test"]
 
 SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
@@ -85,9 +85,29 @@ def _as_split(parts) -> Split:
     return Split(*(np.sort(np.asarray(p, dtype=np.int64)) for p in parts))
 
 
-def stratified_split(y, seed: int, fractions=(0.5, 0.25, 0.25), index=None) -> Split:
-    """Random split stratified by class, fully determined by ``seed`` (largest-remainder counts per class)."""
+def check_class_sizes(y, f: np.ndarray, class_names=None) -> None:
+    """ValueError naming the classes with fewer samples than the non-empty parts of ``f``."""
+    need = int((f > 0).sum())
+    values, counts = np.unique(np.asarray(y), return_counts=True)
+    small = np.nonzero(counts < need)[0]
+    if small.size:
+        def name(v):
+            return class_names[int(v)] if class_names is not None else v.item()
+        listed = ", ".join(f"class {name(values[i])!r} has {int(counts[i])}" for i in small[:5])
+        more = f" (and {small.size - 5} more)" if small.size > 5 else ""
+        shares = "/".join(f"{v:g}" for v in f)
+        raise ValueError(f"too few samples per class for a {shares} train/val/test split (needs at "
+                         f"least {need} per class, one in each non-empty part): {listed}{more}")
+
+
+def stratified_split(y, seed: int, fractions=(0.5, 0.25, 0.25), index=None, class_names=None) -> Split:
+    """Random split stratified by class, fully determined by ``seed`` (largest-remainder counts per class).
+
+    A class with fewer samples than non-empty parts is a ValueError naming it (``class_names[label]``
+    when given) and its count.
+    """
     f = check_fractions(fractions)
+    check_class_sizes(y, f, class_names)
     parts = class_parts(y, np.random.default_rng(seed), lambda n, _: allocate(n, f), index)
     return _as_split([np.concatenate(p) if p else np.empty(0, np.int64) for p in parts])
 
@@ -109,7 +129,7 @@ def group_split(groups, seed: int, fractions=(0.5, 0.25, 0.25)) -> Split:
     return _as_split(parts)
 
 
-def official_split(split_col, y, seed: int, fractions=(0.5, 0.25, 0.25)) -> Split:
+def official_split(split_col, y, seed: int, fractions=(0.5, 0.25, 0.25), class_names=None) -> Split:
     """Official train/test split from a ``split`` column; without official validation rows the
     validation part is carved from train (stratified, share f_val / (f_train + f_val), by seed)."""
     f = check_fractions(fractions)
@@ -125,7 +145,11 @@ def official_split(split_col, y, seed: int, fractions=(0.5, 0.25, 0.25)) -> Spli
         raise ValueError("official split needs both train and test rows")
     if val.size == 0 and f[1] > 0:
         share = f[1] / (f[0] + f[1])
-        sub = stratified_split(np.asarray(y)[train], seed, (1.0 - share, share), index=train)
+        try:
+            sub = stratified_split(np.asarray(y)[train], seed, (1.0 - share, share), index=train,
+                                   class_names=class_names)
+        except ValueError as exc:
+            raise ValueError(f"official split has no val rows; carving them from train: {exc}") from None
         train, val = sub.train, sub.test
     return _as_split([train, val, test])
 

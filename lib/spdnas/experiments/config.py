@@ -24,6 +24,11 @@ FLOOR_METHODS = ("log-Euclidean 1-NN", "MDM", "TS + LR")
 SPD_DATASETS = ("radar_sim", "basicmotions", "japanesevowels", "hdm05")
 
 
+# Datasets a user brings (spdnas.data "npz": their own .npz file): a search stage names one in
+# ``datasets``; its loader options (path, ridge) come with the call (run_search_stage's data_options).
+USER_DATASETS = ("npz",)
+
+
 # dataset -> folder under the shared data root (from core.params.EXTERNAL_DATA)
 EXTERNAL = {name: EXTERNAL_DATA[name]["root"] for name in SPD_DATASETS if name in EXTERNAL_DATA}
 
@@ -85,7 +90,7 @@ def stage_config(kind: str, params: dict | None = None) -> dict:
         raise ValueError(f"{kind} config: unknown keys {sorted(unknown)}; allowed: {sorted(STAGE_DEFAULTS[kind])}")
     cfg = json.loads(json.dumps({**STAGE_DEFAULTS[kind], **params}))
     if kind == "search":
-        cfg["datasets"] = name_list(cfg["datasets"], SPD_DATASETS, "search datasets")
+        cfg["datasets"] = name_list(cfg["datasets"], SPD_DATASETS + USER_DATASETS, "search datasets")
         cfg["ablation_datasets"] = name_list(cfg["ablation_datasets"], cfg["datasets"], "ablation_datasets") \
             if cfg["ablation_datasets"] else []
         cfg["n_per_class"] = positive_int(cfg["n_per_class"], "n_per_class")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .. import data as D
 from ..nas import net_config
-from .config import EXTERNAL, SPD_DATASETS
+from .config import EXTERNAL, SPD_DATASETS, USER_DATASETS
 
 __all__ = ["dataset_options", "dataset_status", "loader_options", "load_experiment_data", "load_or_reason", "nas_cli_config", "net_for",
            "baseline_dims"]
@@ -15,8 +15,9 @@ __all__ = ["dataset_options", "dataset_status", "loader_options", "load_experime
 
 def dataset_options(name: str, n_per_class: int = 50, seed: int = 0) -> dict:
     """Loader options of an experiment dataset (JSON-able; external roots are added at load time):
-    ``n_per_class`` and ``seed`` of the simulated RADAR data, by the loader's own names."""
-    if name not in SPD_DATASETS:
+    ``n_per_class`` and ``seed`` of the simulated RADAR data, by the loader's own names (a user
+    dataset's options come from the stage's ``dataset_options``)."""
+    if name not in SPD_DATASETS + USER_DATASETS:
         raise ValueError(f"unknown experiment dataset {name!r}; choose from {SPD_DATASETS}")
     if name == "radar_sim":
         return {"n_per_class": int(n_per_class), "seed": int(seed)}
@@ -25,7 +26,7 @@ def dataset_options(name: str, n_per_class: int = 50, seed: int = 0) -> dict:
 
 def dataset_status(name: str, shared_data: str | os.PathLike | None) -> str | None:
     """``None`` when the dataset can be loaded, else the reason (what is missing, where)."""
-    if name not in SPD_DATASETS:
+    if name not in SPD_DATASETS + USER_DATASETS:
         raise ValueError(f"unknown experiment dataset {name!r}; choose from {SPD_DATASETS}")
     if name not in EXTERNAL:
         return None

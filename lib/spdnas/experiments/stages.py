@@ -50,7 +50,11 @@ class _Plan:
             self.units[u.key] = u
         self.slots.append(("unit" if not expand else "units", u.key))
 
-    def run(self, executor: str, workers: int, progress: bool, desc: str) -> list[dict]:
+    def run(self, executor: str, workers: int, progress, desc: str) -> list[dict]:
+        """Run the planned units; ``progress`` a bool or a shared tqdm bar (then advanced by one per
+        planned unit, finished or not, so its total can be counted before the stage runs)."""
+        if hasattr(progress, "update"):
+            progress.update(sum(kind == "rec" or kind == "recs" for kind, _ in self.slots))
         res = run_units(list(self.units.values()), executor, workers=workers, progress=progress, desc=desc)
         out = []
         for kind, v in self.slots:
@@ -78,8 +82,8 @@ def _search_cost(c: dict, n: int, n_train: int) -> float:
     return c["epochs"] * (n_train / c["batch_size"] if c["max_steps"] is None else c["max_steps"]) * c["order"] * n ** 2
 
 
-def run_search_stage(cfg: dict, out, shared_data=None, *, progress: bool = True, executor: str = "inline",
-                     workers: int = 2) -> list[dict]:
+def run_search_stage(cfg: dict, out, shared_data=None, *, progress=True, executor: str = "inline",
+                     workers: int = 2, data_options=None) -> list[dict]:
     """SPDNetNAS searches: sparsemax on every dataset, softmax/sigmoid on ``ablation_datasets``.
 
     Writes ``out/<dataset>/<weighting>/`` (search checkpoint, ``search_metrics.json``,
@@ -98,6 +102,10 @@ def run_search_stage(cfg: dict, out, shared_data=None, *, progress: bool = True,
         ds_info[name] = {"options": dataset_options(name, cfg["n_per_class"], cfg["seed"]),
                          "normalise": for_dataset(cfg, name)["normalise"],
                          "status": dataset_status(name, shared_data) or "ok"}
+    for name, extra in (data_options or {}).items():  # loader options over the stage's: a user's npz path
+        if name not in ds_info or not isinstance(extra, dict):
+            raise ValueError(f"data_options: {name!r} -> {extra!r} is not a search dataset's option mapping")
+        ds_info[name]["options"].update(extra)
     for ds in dict.fromkeys(d for d, _ in _search_units(cfg)):
         cache[ds] = load_or_reason(ds, ds_info[ds]["options"], shared_data)
         if cache[ds][1]:

@@ -108,9 +108,14 @@ def _check_graph(units) -> dict:
 class _Board:
     """Bookkeeping shared by the executors: what is done, failed, blocked, ready."""
 
-    def __init__(self, by_key: dict, progress: bool, desc: str):
+    def __init__(self, by_key: dict, progress, desc: str):
         self.units, self.results, self.failures = by_key, {}, {}
-        self.bar = tqdm(total=len(by_key), desc=desc, leave=False, disable=not progress)
+        self.shared = hasattr(progress, "update")  # an open bar of the caller's (one ETA over several runs)
+        if self.shared:
+            self.bar = progress
+            self.bar.set_description(desc)
+        else:
+            self.bar = tqdm(total=len(by_key), desc=desc, leave=False, disable=not progress)
 
     def ready(self, started) -> list[Unit]:
         out = [u for k, u in self.units.items() if k not in started and k not in self.results
@@ -143,7 +148,8 @@ class _Board:
         return (*u.args, *(self.results[d] for d in u.deps))
 
     def finish(self) -> dict:
-        self.bar.close()
+        if not self.shared:
+            self.bar.close()
         if self.failures:
             raise UnitsFailed(self.failures, self.results, {k: u.name() for k, u in self.units.items()})
         return self.results
@@ -157,6 +163,7 @@ def run_units(units, executor: str = "inline", *, workers: int = 2, threads: int
     ``workers`` spawned processes), ``"dask"`` (an embedded ``LocalCluster`` of ``workers``
     single-threaded processes on 127.0.0.1) or ``"tcp://HOST:PORT"`` (an existing scheduler, e.g.
     dask-jobqueue's). ``threads``: torch intra-op threads per unit (None: leave as is).
+    ``progress``: a bool, or an open tqdm bar to advance by one per unit (shared by several calls).
     ``retries``: extra attempts of a unit whose worker process died (process pool; Dask reschedules
     such units itself, up to its ``distributed.scheduler.allowed-failures``). A unit that raises is
     not retried.
