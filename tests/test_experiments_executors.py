@@ -1,0 +1,127 @@
+"""Experiment stages on the unit executors: inline, process pool and Dask give identical records;
+a stage killed with SIGKILL part-way resumes without recomputing finished units and yields
+exactly the planned records; a Dask worker killed mid-stage costs only its unit."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from spdnas import experiments as E
+
+ROOT = Path(__file__).resolve().parents[1]
+SEARCH = {"datasets": ["radar_sim"], "ablation_datasets": [], "n_per_class": 12, "epochs": 1, "order": 1,
+          "batch_size": 30, "max_steps": 1}
+TRAIN = {"methods": ["SPDNet", "SPDNetBN", "SPDNetNAS (R)"], "seeds": [0, 1], "epochs": 3, "floors": True}
+FIELDS = ("dataset", "method", "seed", "status", "test_acc", "val_acc", "selected_epoch", "test_acc_last", "params")
+
+
+def _view(records):
+    return sorted(tuple(r.get(k) for k in FIELDS) for r in records)
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    out = tmp_path_factory.mktemp("exec") / "search"
+    E.run_search_stage(SEARCH, out, None, progress=False)
+    return out
+
+
+def test_inline_process_and_dask_give_identical_records(searched, tmp_path):
+    runs = {ex: E.run_train_stage(TRAIN, searched, tmp_path / ex, None, progress=False, executor=ex, workers=2)
+            for ex in ("inline", "process", "dask")}
+    assert len(runs["inline"]) == 3 * 2 + 3  # 3 methods x 2 seeds + the 3 floors
+    assert all(r["status"] == "ok" for r in runs["inline"])
+    assert _view(runs["process"]) == _view(runs["inline"]) == _view(runs["dask"])
+    # the plan lists the records in plan order on every executor
+    for ex in runs:
+        plan = json.loads((tmp_path / ex / "plan.json").read_text())["records"]
+        assert [(r["method"], r["seed"]) for r in plan] == [(r["method"], r["seed"]) for r in runs["inline"]]
+
+
+def _records(out: Path) -> dict:
+    return {p: p.stat().st_mtime_ns for p in out.rglob("record.json")}
+
+
+def test_stage_killed_with_sigkill_resumes_without_recomputing(searched, tmp_path):
+    cfg = dict(TRAIN, epochs=25, methods=["SPDNet", "SPDNetNAS (R)"])
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "train"
+    cmd = [sys.executable, "-m", "spdnas", "experiments", "train", "--config", str(tmp_path / "t.yaml"),
+           "--search", str(searched), "--out", str(out), "--executor", "process", "--workers", "2", "--no-progress"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "lib"))
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    # wait until one unit has finished and another is part-way (a checkpoint, no record)
+    while time.time() < deadline and proc.poll() is None:
+        done = set(p.parent for p in out.rglob("record.json"))
+        partial = [p.parent for p in out.rglob("checkpoint.pt") if p.parent not in done]
+        if done and partial:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its worker processes
+    proc.wait()
+    before = _records(out)
+    partial = [p.parent for p in out.rglob("checkpoint.pt") if not (p.parent / "record.json").exists()]
+    assert before and partial
+    epochs_before = {p: len(json.loads((p / "metrics.json").read_text())["history"]) for p in partial
+                     if (p / "metrics.json").exists()}
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    after = _records(out)
+    assert all(after[p] == t for p, t in before.items())  # finished units were not recomputed
+    for p, n in epochs_before.items():  # the killed units resumed from their checkpoints
+        hist = json.loads((p / "metrics.json").read_text())["history"]
+        assert len(hist) == 25 and n >= 1
+    plan = json.loads((out / "plan.json").read_text())["records"]
+    assert sorted((r["method"], r["seed"]) for r in plan) == sorted(
+        [(m, s) for m in cfg["methods"] for s in cfg["seeds"]] + [(m, 0) for m in E.FLOOR_METHODS])
+    assert all(r["status"] == "ok" for r in plan)
+    # identical to an uninterrupted run
+    ref = E.run_train_stage(cfg, searched, tmp_path / "ref", None, progress=False)
+    assert _view(plan) == _view(ref)
+
+
+def test_dask_worker_killed_mid_stage(searched, tmp_path):
+    from distributed import get_client
+
+    cfg = dict(TRAIN, epochs=15, methods=["SPDNetNAS (R)"], floors=False)
+    killed = {}
+
+    def kill_a_busy_worker(stop):
+        while not stop.is_set():
+            try:
+                client = get_client()
+            except ValueError:
+                time.sleep(0.05)
+                continue
+            busy = {w: ks for w, ks in client.processing().items() if ks}
+            if busy and list((tmp_path / "dask").rglob("checkpoint.pt")):
+                addr = sorted(busy)[0]
+                pids = client.run(os.getpid)
+                killed["keys"] = busy[addr]
+                os.kill(pids[addr], signal.SIGKILL)
+                return
+            time.sleep(0.05)
+
+    stop = threading.Event()
+    th = threading.Thread(target=kill_a_busy_worker, args=(stop,), daemon=True)
+    th.start()
+    try:
+        recs = E.run_train_stage(cfg, searched, tmp_path / "dask", None, progress=False, executor="dask", workers=2)
+    finally:
+        stop.set()
+        th.join(5)
+    assert killed.get("keys"), "no worker was killed while a unit ran"
+    assert [r["status"] for r in recs] == ["ok", "ok"]
+    ref = E.run_train_stage(cfg, searched, tmp_path / "ref", None, progress=False)
+    assert _view(recs) == _view(ref)
