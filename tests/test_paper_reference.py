@@ -353,3 +353,17 @@ def test_data_efficiency_figure_draws_the_floors():
     assert sorted(float(ln.get_ydata()[0]) for ln in floors) == pytest.approx([60, 70, 80])
     assert "floor: MDM (100 % of train)" in _labels(ax)
     assert_annotations_clear(fig)
+
+
+def test_table4_names_weightings_that_trained_the_same_cell():
+    plan = _plan()
+    a = {"normal": [["Skip", 0]], "reduce": [["AvgPooling", 1]]}
+    b = {"normal": [["BiMap_0", 0]], "reduce": [["AvgPooling", 1]]}
+    nas = plan["method"] == "SPDNetNAS"
+    plan["genotype"] = None
+    plan.loc[nas, "genotype"] = pd.Series([b if w == "sigmoid" else a for w in plan.loc[nas, "weighting"]],
+                                          index=plan.index[nas], dtype=object)
+    t = E.table4(plan, ["radar_sim"])
+    same = dict(zip(t["weighting"], t["same_cell_as"]))
+    assert same["sparsemax"] == "softmax" and same["softmax"] == "sparsemax" and same["sigmoid"] == ""
+    assert (t[t["kind"] == "floor"]["same_cell_as"] == "").all()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 
@@ -222,9 +224,25 @@ def table4(records: pd.DataFrame | None, datasets, missing_reason: str | None = 
     s["kind"] = _kind(s["method"])
     paper = _paper_rows([4], reference)
     s = _with_paper(s, paper, ["paper_dataset", "method", "weighting"])
+    s["same_cell_as"] = _same_cells(recs, s)
     return s[["dataset", "method", "weighting", "kind", "ours_acc", "ours_mean", "ours_std", "ours_last_acc",
-              "ours_last_mean", "seeds", "params", "paper_dataset", "paper_acc", "paper_mean", "paper_std", "diff",
-              "paper_source", "status"]]
+              "ours_last_mean", "seeds", "params", "same_cell_as", "paper_dataset", "paper_acc", "paper_mean",
+              "paper_std", "diff", "paper_source", "status"]]
+
+
+def _same_cells(recs: pd.DataFrame, s: pd.DataFrame) -> list[str]:
+    """Per row of ``s``: the other weightings of its dataset that trained the identical derived cell
+    (then their rows measure one network, not the mixing rule), '' when none."""
+    cells = {}
+    if "genotype" in recs.columns:
+        for r in recs[recs["status"] == "ok"].to_dict(orient="records"):
+            if isinstance(r.get("genotype"), dict):
+                cells[(r["dataset"], r["weighting"])] = json.dumps(r["genotype"], sort_keys=True)
+    out = []
+    for ds, w in zip(s["dataset"], s["weighting"]):
+        mine = cells.get((ds, w))
+        out.append("" if mine is None else ", ".join(o for o in WEIGHTINGS if o != w and cells.get((ds, o)) == mine))
+    return out
 
 
 def data_efficiency_table(records: pd.DataFrame | None, fractions=None, methods=None,
