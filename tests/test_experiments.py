@@ -38,9 +38,17 @@ def test_params_yaml_sections_validate_for_every_profile(kind, section):
 def test_paper_profile_uses_the_papers_search_protocol():
     cfg = E.stage_config("search", pipeline.stage_params("exp_search", "paper"))
     assert cfg["select"] == "val"  # "the final architecture selected on validation performance"
-    assert cfg["order"] == 2 and cfg["epochs"] == 20 and cfg["batch_size"] == 30
-    assert cfg["fractions"] == [0.5, 0.25, 0.25]
-    assert len(E.stage_config("train", pipeline.stage_params("exp_train", "paper"))["seeds"]) == 5
+    proto = E.paper_protocol()
+    said = {(r.setting, r.dataset): r.value for r in proto.itertuples()}
+    assert cfg["order"] == 2 and cfg["arch_lr"] == 3e-4 and cfg["batch_size"] == int(said[("batch_size", "all")])
+    assert said[("split", "all")] == "50/25/25" and cfg["fractions"] == [0.5, 0.25, 0.25]
+    assert cfg["n_per_class"] == int(said[("n_per_class", "RADAR")])
+    assert E.for_dataset(cfg, "hdm05")["epochs"] == int(said[("search_epochs", "HDM05")])
+    assert E.for_dataset(cfg, "radar_sim")["epochs"] == 50  # not stated for RADAR: HDM05's length
+    tr = E.stage_config("train", pipeline.stage_params("exp_train", "paper"))
+    assert len(tr["seeds"]) == 5 and tr["lr"] == float(said[("lr", "RADAR")]) == float(said[("lr", "HDM05")])
+    assert E.for_dataset(tr, "radar_sim")["epochs"] == int(said[("train_epochs", "RADAR")])
+    assert E.for_dataset(tr, "hdm05")["epochs"] == int(said[("train_epochs", "HDM05")])
 
 
 @pytest.mark.parametrize("kind,bad,match", [

@@ -122,7 +122,7 @@ def run_search_stage(cfg: dict, out, shared_data=None, *, progress=True, executo
         net = net_for(ds, data.info["n"], data.info["num_classes"])
         scfg = dict(net=net, weighting=w, order=c["order"], epochs=c["epochs"], batch_size=c["batch_size"],
                     max_steps=c["max_steps"], seed=cfg["seed"], split_seed=cfg["split_seed"],
-                    fractions=cfg["fractions"], select=cfg["select"])
+                    fractions=cfg["fractions"], select=cfg["select"], arch_lr=c["arch_lr"])
         norm = ds_info[ds]["normalise"]  # "none": the keys of searches from before the setting existed
         key = unit_key({"search": scfg, "data": ds_info[ds]["options"],
                         **({"normalise": norm} if norm != "none" else {})})
