@@ -10,7 +10,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 export MPLBACKEND := Agg
 
-.PHONY: venv test repro lab bench clean-venv
+.PHONY: venv test repro lab bench clean-venv paper-results
 
 venv: $(STAMP)
 
@@ -46,6 +46,22 @@ bench: $(STAMP)
 	$(PY) bench/bench_search.py
 	$(PY) bench/bench_analysis.py
 	$(PY) bench/bench_sweep.py --space spdnet --dataset radar_sim --dataset-arg n_per_class=200 -n 12 --epochs 10 --lr 0.05
+
+# `make paper-results` runs the paper protocol's SPDNetNAS searches and trainings into
+# results/paper/ (hours to days on 2 cores). Every unit is resumable and writes its record.json when
+# it finishes: stop it any time, commit results/paper (checkpoints are git-ignored) and run it again
+# to go on. It then renders Table 2, Table 4 and the genotype table of those results there.
+PAPER := results/paper
+paper-results: $(STAMP)
+	@mkdir -p $(PAPER)/runs/experiments
+	$(PY) -m spdnas experiments search --profile paper --out $(PAPER)/runs/experiments/search
+	$(PY) -m spdnas experiments train --profile paper --search $(PAPER)/runs/experiments/search \
+	  --out $(PAPER)/runs/experiments/train
+	@mkdir -p $(PAPER)/notebooks
+	@for nb in 02_search 03_table2 04_table4; do \
+	  SPDNAS_PROFILE=paper SPDNAS_OUTPUT_DIR=$(PAPER) $(PY) -m papermill -k python3 --no-progress-bar \
+	    notebooks/$$nb.ipynb $(PAPER)/notebooks/$$nb.ipynb || exit 1; done
+	git rev-parse HEAD > $(PAPER)/COMMIT
 
 lab: $(STAMP)
 	$(PY) -m spdnas lab --root $(CURDIR)
