@@ -51,15 +51,17 @@ bench: $(STAMP)
 # results/paper/ (hours to days on 2 cores). Every unit is resumable and writes its record.json when
 # it finishes: stop it any time, commit results/paper (checkpoints are git-ignored) and run it again
 # to go on. It then renders Table 2, Table 4 and the genotype table of those results there.
-PAPER := results/paper
+# (`make paper-results PAPER=/tmp/x PAPER_PROFILE=smoke` tries the recipe in minutes.)
+PAPER ?= results/paper
+PAPER_PROFILE ?= paper
 paper-results: $(STAMP)
 	@mkdir -p $(PAPER)/runs/experiments
-	$(PY) -m spdnas experiments search --profile paper --out $(PAPER)/runs/experiments/search
-	$(PY) -m spdnas experiments train --profile paper --search $(PAPER)/runs/experiments/search \
+	$(PY) -m spdnas experiments search --profile $(PAPER_PROFILE) --out $(PAPER)/runs/experiments/search
+	$(PY) -m spdnas experiments train --profile $(PAPER_PROFILE) --search $(PAPER)/runs/experiments/search \
 	  --out $(PAPER)/runs/experiments/train
 	@mkdir -p $(PAPER)/notebooks
 	@for nb in 02_search 03_table2 04_table4; do \
-	  SPDNAS_PROFILE=paper SPDNAS_OUTPUT_DIR=$(PAPER) $(PY) -m papermill -k python3 --no-progress-bar \
+	  SPDNAS_PROFILE=$(PAPER_PROFILE) SPDNAS_OUTPUT_DIR=$(PAPER) $(PY) -m papermill -k python3 --no-progress-bar \
 	    notebooks/$$nb.ipynb $(PAPER)/notebooks/$$nb.ipynb || exit 1; done
 	git rev-parse HEAD > $(PAPER)/COMMIT
 
