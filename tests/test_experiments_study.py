@@ -206,3 +206,19 @@ def test_python_m_spdnas_experiments_runs_the_command():
 def test_markdown_table_escapes_pipes():
     text = markdown_table(pd.DataFrame({"a": ["x|y"], "b": [1]}))
     assert text.splitlines() == ["| a | b |", "|---|---|", "| x\\|y | 1 |"]
+
+
+def test_the_study_on_a_process_pool_gives_the_same_table(study, tmp_path):
+    tmp, data, out = study
+    assert _run(tmp, data, tmp_path / "pool", "--no-progress", "--executor", "process", "--workers", "2") == 0
+    a, b = pd.read_csv(tmp_path / "pool" / "results.csv"), pd.read_csv(out / "results.csv")
+    timing = [c for c in a.columns if "time" in c]
+    assert timing and len(a) == len(b)  # everything but the wall times is identical
+    pd.testing.assert_frame_equal(a.drop(columns=timing), b.drop(columns=timing))
+
+
+def test_a_bad_executor_is_a_one_line_error(tmp_path, capsys):
+    data = _tiny_npz(tmp_path / "x.npz")
+    with pytest.raises(SystemExit) as e:
+        study_main(["run", "--dataset", str(data), "--out", str(tmp_path / "o"), "--executor", "threads"])
+    assert e.value.code == 2 and "unknown executor 'threads'" in capsys.readouterr().err

@@ -26,6 +26,7 @@ from ..data import load_dataset
 from ..plots.cells import draw_genotype
 from ..plots.style import save_figure
 from .config import FLOOR_METHODS, SECTIONS, for_dataset, stage_config
+from ..sweep.units import check_executor
 from .stages import run_search_stage, run_train_stage
 
 __all__ = ["STUDY_METHODS", "MIN_SEEDS", "study_params", "run_study", "study_table", "markdown_table", "main"]
@@ -87,7 +88,8 @@ def _claim(out: Path, path: Path, sha: str) -> None:
 
 
 def run_study(dataset, out, *, profile: str | None = None, seeds=None, ridge: float = 0.0,
-              config: dict | None = None, progress: bool = True) -> pd.DataFrame:
+              config: dict | None = None, progress: bool = True, executor: str = "inline",
+              workers: int = 2) -> pd.DataFrame:
     """Floors, SPDNet, SPDNetBN, SPDNetNAS search + derived SPDNetNAS on a user's ``.npz``; returns the table.
 
     Args:
@@ -98,6 +100,8 @@ def run_study(dataset, out, *, profile: str | None = None, seeds=None, ridge: fl
         ridge: relative ridge of the loader (off by default).
         config: ``{"exp_search": {...}, "exp_train": {...}}`` values over the profile's.
         progress: one tqdm bar (with ETA) over all the search and training units.
+        executor, workers: where the units run (:func:`spdnas.sweep.units.run_units`: inline,
+            process, dask or a ``tcp://`` Dask scheduler address); results do not depend on it.
     """
     path = Path(dataset).expanduser().resolve()
     out = Path(out)
@@ -117,11 +121,13 @@ def run_study(dataset, out, *, profile: str | None = None, seeds=None, ridge: fl
     with tqdm(total=total, desc="study", unit="unit", disable=not progress) as bar:
         shared = bar if progress else False
         t0 = time.perf_counter()
-        search_recs = run_search_stage(search_p, out / "search", None, progress=shared,
+        search_recs = run_search_stage(search_p, out / "search", None, progress=shared, executor=executor,
+                                       workers=workers,
                                        data_options={_DATASET: {"path": str(path), "ridge": float(ridge)}})
         times["search_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        train_recs = run_train_stage(train_p, out / "search", out / "train", None, progress=shared)
+        train_recs = run_train_stage(train_p, out / "search", out / "train", None, progress=shared,
+                                     executor=executor, workers=workers)
         times["train_s"] = time.perf_counter() - t0
     table = study_table(train_recs)
     atomic_write_text(out / "results.csv", table.to_csv(index=False))
@@ -243,6 +249,13 @@ def _seeds(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"seeds must be integers, got {text!r}") from None
 
 
+def _executor(text: str) -> str:
+    try:
+        return check_executor(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def main(argv=None, prog: str = "python -m spdnas.experiments") -> int:
     """``run --dataset PATH.npz --out DIR [...]``: the study on a user's file; returns the exit status."""
     ap = argparse.ArgumentParser(prog=prog,
@@ -258,13 +271,20 @@ def main(argv=None, prog: str = "python -m spdnas.experiments") -> int:
                    help=f"training seeds (at least {MIN_SEEDS}; default: the profile's)")
     p.add_argument("--ridge", type=float, default=0.0, help="relative ridge ridge·tr(X)/n·I (default 0: off)")
     p.add_argument("--config", default=None, help="JSON/YAML with exp_search / exp_train values over the profile's")
+    p.add_argument("--executor", default="inline", type=_executor,
+                   help="inline (default) | process | dask | tcp://HOST:PORT (a running Dask scheduler)")
+    p.add_argument("--scheduler", default=None, help="Dask scheduler address tcp://HOST:PORT (= --executor ADDRESS)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes of the process / dask executors")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     a = ap.parse_args(argv)
+    executor = _executor(a.scheduler) if a.scheduler else a.executor
+    if a.workers < 1:
+        ap.error(f"--workers must be >= 1, got {a.workers}")
     seeds = None if a.seeds is None else [s for group in a.seeds for s in group]
     config = read_config(a.config) if a.config else None
     t0 = time.perf_counter()
     table = run_study(a.dataset, a.out, profile=a.profile, seeds=seeds, ridge=a.ridge, config=config,
-                      progress=not a.no_progress)
+                      progress=not a.no_progress, executor=executor, workers=a.workers)
     print(f"study: {int((table['status'] == 'ok').sum())} of {len(table)} rows ok, "
           f"{time.perf_counter() - t0:.1f} s -> {Path(a.out) / 'results.md'}")
     return 0
