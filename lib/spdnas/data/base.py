@@ -15,6 +15,7 @@ from ..spd.covariance import CovPool, WindowedCovPool
 from .splits import SPLIT_NAMES, Split, group_split, official_split, stratified_split
 
 __all__ = [
+    "non_positive_definite",
     "SPDDataset",
     "check_square_symmetric",
     "regularise",
@@ -70,14 +71,21 @@ def regularise(x: np.ndarray, ridge: float = 0.0, shrinkage: float = 0.0) -> np.
     return out
 
 
-def check_positive_definite(x: np.ndarray, names: Sequence[str] | None = None, what: str = "") -> None:
-    """ValueError naming the first matrix of ``x`` (N, n, n) that is not positive definite."""
+def non_positive_definite(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(indices of the matrices of ``x`` (N, n, n) that are not numerically positive definite,
+    eigenvalues (N, n) ascending)."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):  # many small matrices: no BLAS threads
         lam = np.linalg.eigvalsh(x)
     lo, hi = lam[:, 0], np.abs(lam[:, -1])
-    bad = np.nonzero(~(lo > 1e-14 * np.maximum(hi, 1e-300)))[0]
+    return np.nonzero(~(lo > 1e-14 * np.maximum(hi, 1e-300)))[0], lam
+
+
+def check_positive_definite(x: np.ndarray, names: Sequence[str] | None = None, what: str = "") -> None:
+    """ValueError naming the first matrix of ``x`` (N, n, n) that is not positive definite."""
+    bad, lam = non_positive_definite(x)
+    lo = lam[:, 0]
     if bad.size:
         i = int(bad[0])
         who = names[i] if names is not None else f"matrix {i}"

@@ -22,9 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from threadpoolctl import threadpool_limits
 
-from .base import SPDDataset, check_square_symmetric, encode_labels, regularise
+from .base import SPDDataset, check_square_symmetric, encode_labels, non_positive_definite, regularise
 from .files import read_npz
 from .splits import SPLIT_NAMES
 
@@ -87,10 +86,8 @@ def _matrices(x: np.ndarray, path: Path) -> np.ndarray:
 
 def _check_spd(x: np.ndarray, ridge: float, path: Path) -> None:
     """ValueError naming the first matrix of ``x`` that is not positive definite."""
-    with threadpool_limits(limits=1, user_api="blas"):  # many small matrices: no BLAS threads
-        lam = np.linalg.eigvalsh(x)
-    lo, hi = lam[:, 0], np.abs(lam[:, -1])
-    bad = np.nonzero(~(lo > 1e-14 * np.maximum(hi, 1e-300)))[0]
+    bad, lam = non_positive_definite(x)
+    lo = lam[:, 0]
     if bad.size:
         i = int(bad[0])
         hint = _RIDGE_HINT if ridge == 0 else f"with ridge={ridge:g}; a larger ridge may help"

@@ -66,14 +66,19 @@ def _finish(folder: Path, rec: dict) -> dict:
     return rec
 
 
-def search_job(spec: dict) -> dict:
-    """One SPDNetNAS search unit; returns its record."""
+def _start(spec: dict) -> tuple[Path, dict | None, bool]:
+    """(unit folder, its finished record or None, whether a checkpoint of this unit may be resumed)."""
     folder = Path(spec["folder"])
     rec = finished_record(folder, spec["key"])
+    return folder, rec, (rec is None and claim_folder(folder, spec["key"]))
+
+
+def search_job(spec: dict) -> dict:
+    """One SPDNetNAS search unit; returns its record."""
+    folder, rec, resume = _start(spec)
     if rec is not None:
         return rec
     t0 = time.perf_counter()
-    resume = claim_folder(folder, spec["key"])
     write_json(folder / "nas_config.json", spec["nas_config"])
     d, _ = load_split(spec["data"])
     res = search(d, spec["search"], folder, resume=resume, progress=False)
@@ -91,12 +96,10 @@ def search_job(spec: dict) -> dict:
 
 def euclid_search_job(spec: dict) -> dict:
     """One DARTS / FairDARTS search on log-map images; returns ``{status, key, genotype, time_s}``."""
-    folder = Path(spec["folder"])
-    rec = finished_record(folder, spec["key"])
+    folder, rec, resume = _start(spec)
     if rec is not None:
         return rec
     t0 = time.perf_counter()
-    resume = claim_folder(folder, spec["key"])
     d, _ = load_split(spec["data"])
     res = search_euclidean(d, spec["search"], folder, resume=resume, progress=False)
     return _finish(folder, {"status": "ok", "key": spec["key"], "genotype": res["genotype"],
@@ -130,12 +133,10 @@ def train_job(spec: dict, *deps: dict) -> dict:
     """Train one network from scratch and return its record (validation-selected epoch; the last
     epoch in ``test_acc_last`` / ``val_acc_last``). A dependency (the DARTS search of a DARTS
     training) gives the genotype."""
-    folder = Path(spec["folder"])
-    rec = finished_record(folder, spec["key"])
+    folder, rec, _ = _start(spec)
     if rec is not None:
         return rec
     t0 = time.perf_counter()
-    claim_folder(folder, spec["key"])
     d, _ = load_split(spec["data"])
     genotype = deps[0]["genotype"] if deps else spec["genotype"]
     tcfg = _shrink_batch(spec["train"], len(d["train"][1]))
@@ -153,11 +154,9 @@ def train_job(spec: dict, *deps: dict) -> dict:
 def floors_job(spec: dict) -> dict:
     """The classical floors (FLOOR_METHODS) of one dataset on the networks' split: fitted on train,
     scored on val and test; returns ``{status, key, dataset, records: [one per floor], time_s}``."""
-    folder = Path(spec["folder"])
-    rec = finished_record(folder, spec["key"])
+    folder, rec, _ = _start(spec)
     if rec is not None:
         return rec
-    claim_folder(folder, spec["key"])
     t0 = time.perf_counter()
     d, _ = load_split(spec["data"])
     acc = classical_floors(d["train"], {"val": d["val"], "test": d["test"]}, seed=0)
