@@ -104,13 +104,16 @@ def test_dask_worker_killed_mid_stage(searched, tmp_path):
             except ValueError:
                 time.sleep(0.05)
                 continue
-            busy = {w: ks for w, ks in client.processing().items() if ks}
-            if busy and list((tmp_path / "dask").rglob("checkpoint.pt")):
-                addr = sorted(busy)[0]
-                pids = client.run(os.getpid)
-                killed["keys"] = busy[addr]
-                os.kill(pids[addr], signal.SIGKILL)
-                return
+            try:  # the client may still be connecting (no scheduler yet) or closing
+                busy = {w: ks for w, ks in client.processing().items() if ks}
+                if busy and list((tmp_path / "dask").rglob("checkpoint.pt")):
+                    addr = sorted(busy)[0]
+                    pids = client.run(os.getpid)
+                    killed["keys"] = busy[addr]
+                    os.kill(pids[addr], signal.SIGKILL)
+                    return
+            except (AttributeError, OSError, KeyError):
+                pass
             time.sleep(0.05)
 
     stop = threading.Event()
