@@ -314,3 +314,12 @@ def test_training_metrics_say_whether_the_run_finished(tmp_path):
     assert json.loads((tmp_path / "t" / "metrics.json").read_text())["complete"] is False
     fit(model, (X, y), (X, y), config=dict(epochs=2, batch_size=12), out=tmp_path / "t", progress=False)
     assert json.loads((tmp_path / "t" / "metrics.json").read_text())["complete"] is True
+
+
+def test_experiment_unit_folders_survive_a_stage_rerun():
+    """DVC deletes a stage's outputs before running it unless they persist: the experiment stages'
+    unit folders must persist, or a re-run recomputes every finished unit."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for name in ("exp_search", "exp_train", "exp_data_efficiency", "exp_cell_spaces"):
+        outs = stages[name]["outs"]
+        assert all(isinstance(o, dict) and all(v.get("persist") is True for v in o.values()) for o in outs), name
