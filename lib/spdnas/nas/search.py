@@ -46,6 +46,7 @@ from ..core.trainer import (
     save_checkpoint,
     set_rng_state,
 )
+from ..core.trainer import select_epoch as select_trained_epoch
 from ..core.io import write_json
 from ..core.progress import progress_bar as _progress
 from ..data.splits import stratified_split
@@ -361,14 +362,11 @@ def select_epoch(history: list, select: str = "val") -> int | None:
     try:
         if select == "last":
             return int(history[-1]["epoch"])
-        keyed = []
-        for h in history:
-            acc, loss = float(h["val_acc"]), float(h["val_loss"])
-            keyed.append((-acc if math.isfinite(acc) else math.inf, loss if math.isfinite(loss) else math.inf,
-                          int(h["epoch"])))
+        for h in history:  # a search always evaluates its supernet: all three fields are required
+            float(h["val_acc"]), float(h["val_loss"]), int(h["epoch"])
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"select_epoch: history records need epoch, val_acc and val_loss ({e!r})") from None
-    return min(keyed)[2]
+    return select_trained_epoch(list(history))[0]  # the trainer's rule, one implementation
 
 
 def _search_part(cfg) -> dict | None:
