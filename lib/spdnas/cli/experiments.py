@@ -12,7 +12,7 @@ import textwrap
 import time
 
 from ..core.io import read_config
-from ..core.params import PROFILES, read_params, shared_data_root, stage_params
+from ..core.params import PROFILES, active_profile, read_params, section_values, shared_data_root, stage_params
 from ..core.trainer import OPTIMIZERS, SCHEDULES
 from ..data.normalise import NORMALISATIONS
 from ..experiments.config import SECTIONS, STAGE_DEFAULTS
@@ -78,7 +78,8 @@ def _parser() -> argparse.ArgumentParser:
 def execution(a, profile: str | None) -> dict:
     """Executor and workers: the flags, else params.yaml ``exp_executor`` (results do not depend on
     them, so the section is not a DVC parameter of the stages)."""
-    ex = stage_params("exp_executor", profile) if "exp_executor" in read_params() else {}
+    params = read_params()
+    ex = section_values(params, "exp_executor", active_profile(params, profile)) if "exp_executor" in params else {}
     unknown = set(ex) - {"executor", "workers"}
     if unknown:
         raise ValueError(f"params.yaml exp_executor: unknown keys {sorted(unknown)}; allowed: executor, workers")

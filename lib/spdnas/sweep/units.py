@@ -87,9 +87,9 @@ def _check_graph(units) -> dict:
         missing = [d for d in u.deps if d not in by_key]
         if missing:
             raise ValueError(f"unit {u.name()} depends on unknown unit(s) {missing}")
-    state, order = {}, []
+    state = {}
 
-    def visit(k, path):
+    def visit(k, path):  # depth-first: a key met again while still open closes a cycle
         if state.get(k) == 2:
             return
         if state.get(k) == 1:
@@ -98,7 +98,6 @@ def _check_graph(units) -> dict:
         for d in by_key[k].deps:
             visit(d, path + [k])
         state[k] = 2
-        order.append(k)
 
     for k in by_key:
         visit(k, [])
