@@ -56,9 +56,7 @@ PAPER ?= results/paper
 PAPER_PROFILE ?= paper
 paper-results: $(STAMP)
 	@mkdir -p $(PAPER)/runs/experiments
-	$(PY) -m spdnas experiments search --profile $(PAPER_PROFILE) --out $(PAPER)/runs/experiments/search
-	$(PY) -m spdnas experiments train --profile $(PAPER_PROFILE) --search $(PAPER)/runs/experiments/search \
-	  --out $(PAPER)/runs/experiments/train
+	$(PY) -m spdnas experiments search-train --profile $(PAPER_PROFILE) --out $(PAPER)/runs/experiments
 	@mkdir -p $(PAPER)/notebooks
 	@for nb in 02_search 03_table2 04_table4; do \
 	  SPDNAS_PROFILE=$(PAPER_PROFILE) SPDNAS_OUTPUT_DIR=$(PAPER) $(PY) -m papermill -k python3 --no-progress-bar \

@@ -46,6 +46,45 @@ def test_inline_process_and_dask_give_identical_records(searched, tmp_path):
         assert [(r["method"], r["seed"]) for r in plan] == [(r["method"], r["seed"]) for r in runs["inline"]]
 
 
+def test_search_and_train_as_one_set_of_units_equal_the_two_stages(searched, tmp_path):
+    """run_search_and_train gives the records and unit keys of search-then-train; each stage's
+    run resumes the other's units (nothing recomputed)."""
+    search = dict(SEARCH, ablation_datasets=["radar_sim"])
+    train = dict(TRAIN, methods=["SPDNet", "SPDNetNAS"], seeds=[0])
+    srecs, trecs = E.run_search_and_train(search, train, tmp_path / "s", tmp_path / "t", None, progress=False,
+                                          executor="process", workers=2)
+    s2 = E.run_search_stage(search, tmp_path / "s2", None, progress=False)
+    t2 = E.run_train_stage(train, tmp_path / "s2", tmp_path / "t2", None, progress=False)
+    assert [r["key"] for r in srecs] == [r["key"] for r in s2]
+    assert [(r["method"], r.get("weighting"), r["key"]) for r in trecs] == \
+        [(r["method"], r.get("weighting"), r["key"]) for r in t2]
+    assert len(trecs) == 1 + 3 + 3  # SPDNet, SPDNetNAS x 3 weightings (sparsemax + the ablation), floors
+    assert _view(trecs) == _view(t2)
+    stamp = _records(tmp_path)
+    again = E.run_train_stage(train, tmp_path / "s", tmp_path / "t", None, progress=False)
+    E.run_search_and_train(search, train, tmp_path / "s2", tmp_path / "t2", None, progress=False)
+    assert [r["key"] for r in again] == [r["key"] for r in trecs]
+    assert _records(tmp_path) == stamp  # every unit was read back, none rerun
+    plan = json.loads((tmp_path / "t" / "plan.json").read_text())
+    assert plan["stage"] == "train" and len(plan["records"]) == len(trecs)
+
+
+def test_search_and_train_cli(tmp_path):
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({"exp_search": SEARCH, "exp_train": dict(TRAIN, seeds=[0],
+                                                                                               methods=["SPDNet"])}))
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "lib"))
+    cmd = [sys.executable, "-m", "spdnas", "experiments", "search-train", "--config", str(tmp_path / "c.yaml"),
+           "--out", str(tmp_path / "o"), "--executor", "inline", "--no-progress"]
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "search-train: 5 of 5 units ok" in r.stdout  # search, SPDNet, 3 floors
+    assert (tmp_path / "o" / "search" / "plan.json").is_file() and (tmp_path / "o" / "train" / "plan.json").is_file()
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump({"exp_search": SEARCH}))
+    r = subprocess.run(cmd[:5] + ["--config", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "o2")],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "exp_train" in r.stderr
+
+
 def _records(out: Path) -> dict:
     return {p: p.stat().st_mtime_ns for p in out.rglob("record.json")}
 

@@ -131,10 +131,11 @@ def test_a_rerun_resumes_and_a_changed_file_is_refused(study, tmp_path):
 def test_an_interrupted_study_is_not_resumed_on_a_changed_file(tmp_path, monkeypatch):
     data = _tiny_npz(tmp_path / "d.npz")
 
-    def killed(*args, **kwargs):
+    def killed(search_p, train_p, search_out, train_out, shared, **kwargs):  # the searches finish, then ^C
+        run_search_stage(search_p, search_out, shared, progress=False, data_options=kwargs["data_options"])
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("spdnas.experiments.study.run_train_stage", killed)
+    monkeypatch.setattr("spdnas.experiments.study.run_search_and_train", killed)
     with pytest.raises(KeyboardInterrupt):
         _run(tmp_path, data, tmp_path / "out", "--no-progress")
     assert (tmp_path / "out" / "search" / "plan.json").is_file()

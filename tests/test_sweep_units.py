@@ -4,7 +4,7 @@ import operator
 
 import pytest
 
-from spdnas.sweep.units import Unit, UnitsFailed, check_executor, run_units
+from spdnas.sweep.units import Unit, UnitsFailed, check_executor, critical_path, run_units
 
 
 def _graph():
@@ -16,6 +16,24 @@ def _graph():
 def test_dependency_results_reach_their_units():
     # process pool and Dask runs of real stage units: tests/test_experiments_executors.py
     assert run_units(_graph(), "inline", progress=False) == {"a": 2, "b": 3, "c": 5, "d": 25, "e": 12}
+
+
+_ORDER = []
+
+
+def _log(name, *deps):
+    _ORDER.append(name)
+    return name
+
+
+def test_ready_units_start_by_their_critical_path():
+    # "search" is cheap but a long training waits for it: it goes before the costlier lone "big"
+    units = [Unit("big", _log, ("big",), cost=5.0), Unit("search", _log, ("search",), cost=1.0),
+             Unit("train", _log, ("train",), ("search",), cost=10.0), Unit("small", _log, ("small",), cost=0.5)]
+    assert critical_path({u.key: u for u in units}) == {"big": 5.0, "search": 11.0, "train": 10.0, "small": 0.5}
+    _ORDER.clear()
+    run_units(units, "inline", progress=False)
+    assert _ORDER == ["search", "train", "big", "small"]
 
 
 def test_failure_blocks_only_its_dependents():

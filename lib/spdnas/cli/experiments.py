@@ -10,6 +10,7 @@ import argparse
 import json
 import textwrap
 import time
+from pathlib import Path
 
 from ..core.io import read_config
 from ..core.params import PROFILES, active_profile, read_params, section_values, shared_data_root, stage_params
@@ -17,7 +18,8 @@ from ..core.trainer import OPTIMIZERS, SCHEDULES
 from ..data.normalise import NORMALISATIONS
 from ..experiments.config import SECTIONS, STAGE_DEFAULTS
 from ..sweep.units import check_executor
-from ..experiments.stages import run_cell_spaces_stage, run_data_efficiency_stage, run_search_stage, run_train_stage
+from ..experiments.stages import (run_cell_spaces_stage, run_data_efficiency_stage, run_search_and_train,
+                                  run_search_stage, run_train_stage)
 
 __all__ = ["STAGES", "stage_help", "main"]
 
@@ -28,6 +30,9 @@ STAGES = {
     "data-efficiency": ("data_efficiency", "accuracy against the training-set fraction (--search)"),
     "cell-spaces": ("cell_spaces", "populations of random SPD cells from restricted op sets"),
 }
+SEARCH_TRAIN = ("search-train: the search and the train stage as one set of units (each SPDNetNAS training "
+                "waits for its own search only; everything else runs beside the searches) into OUT/search and "
+                "OUT/train")
 
 
 def stage_help(command: str) -> str:
@@ -72,7 +77,39 @@ def _parser() -> argparse.ArgumentParser:
                             "params.yaml section exp_executor")
         p.add_argument("--workers", type=int, default=None, help="worker processes (process / dask executors)")
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p = sub.add_parser("search-train", help=SEARCH_TRAIN.split(": ", 1)[1], description=SEARCH_TRAIN,
+                       epilog=f"Reads {SECTIONS['search']} and {SECTIONS['train']} (see `spdnas experiments search "
+                              "--help` and `... train --help`); records and unit keys are those of `experiments "
+                              "search` followed by `experiments train`, so either way resumes the other's units.")
+    p.add_argument("--out", required=True, help="output folder (gets search/ and train/)")
+    p.add_argument("--profile", default=None, help="profile (default: $SPDNAS_PROFILE or params.yaml)")
+    p.add_argument("--config", default=None,
+                   help=f"JSON/YAML file with sections {SECTIONS['search']} and {SECTIONS['train']} instead of "
+                        "params.yaml")
+    p.add_argument("--data", default=None, help="shared data folder (default: params.yaml / $SPDNAS_DATA)")
+    p.add_argument("--executor", default=None, help="inline | process | dask | tcp://HOST:PORT; default: "
+                                                    "params.yaml section exp_executor")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (process / dask executors)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return ap
+
+
+def _both_params(a) -> tuple[dict, dict]:
+    if not a.config:
+        return stage_params(SECTIONS["search"], a.profile), stage_params(SECTIONS["train"], a.profile)
+    cfg = read_config(a.config)
+    missing = [SECTIONS[k] for k in ("search", "train") if not isinstance(cfg.get(SECTIONS[k]), dict)]
+    if missing:
+        raise ValueError(f"{a.config}: needs the mapping sections {missing}")
+    return cfg[SECTIONS["search"]], cfg[SECTIONS["train"]]
+
+
+def _report(command: str, recs: list[dict], t0: float, out) -> None:
+    ok = sum(r["status"] == "ok" for r in recs)
+    print(f"{command}: {ok} of {len(recs)} units ok, {time.perf_counter() - t0:.1f} s -> {out}")
+    for r in recs:
+        if r["status"] != "ok":
+            print(f"  {r.get('dataset')} {r.get('method', '')} {r.get('weighting') or ''}: {r['status']}")
 
 
 def execution(a, profile: str | None) -> dict:
@@ -92,6 +129,15 @@ def execution(a, profile: str | None) -> dict:
 
 def main(argv=None) -> int:
     a = _parser().parse_args(argv)
+    if a.command == "search-train":
+        search_p, train_p = _both_params(a)
+        kw = dict(progress=not a.no_progress, **execution(a, a.profile))
+        t0 = time.perf_counter()
+        out = Path(a.out)
+        srecs, trecs = run_search_and_train(search_p, train_p, out / "search", out / "train",
+                                            shared_data_root(a.data), **kw)
+        _report(a.command, srecs + trecs, t0, a.out)
+        return 0
     kind = STAGES[a.command][0]
     if a.config:
         params = read_config(a.config)
@@ -109,9 +155,5 @@ def main(argv=None) -> int:
             raise ValueError(f"'{a.command}' needs --search <search stage folder>")
         fn = run_train_stage if kind == "train" else run_data_efficiency_stage
         recs = fn(params, a.search, a.out, shared, **kw)
-    ok = sum(r["status"] == "ok" for r in recs)
-    print(f"{a.command}: {ok} of {len(recs)} units ok, {time.perf_counter() - t0:.1f} s -> {a.out}")
-    for r in recs:
-        if r["status"] != "ok":
-            print(f"  {r.get('dataset')} {r.get('method', '')} {r.get('weighting') or ''}: {r['status']}")
+    _report(a.command, recs, t0, a.out)
     return 0

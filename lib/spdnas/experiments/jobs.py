@@ -25,7 +25,7 @@ from ..nas.euclidean import search_euclidean, train_euclidean_genotype
 from ..spd import SPDNet
 from .config import FLOOR_METHODS
 from .setup import baseline_dims, load_or_reason
-from .units import claim_folder, finished_record
+from .units import claim_folder, finished_record, unit_key
 
 __all__ = ["data_spec", "load_split", "search_job", "euclid_search_job", "train_job", "floors_job"]
 
@@ -132,13 +132,17 @@ def _fit(method: str, ds: str, d: dict, tcfg: dict, folder: Path, genotype, net,
 def train_job(spec: dict, *deps: dict) -> dict:
     """Train one network from scratch and return its record (validation-selected epoch; the last
     epoch in ``test_acc_last`` / ``val_acc_last``). A dependency (the DARTS search of a DARTS
-    training) gives the genotype."""
+    training, the SPDNetNAS search of a training planned with its search) gives the genotype; a spec
+    without ``key`` gets it from ``key_unit`` with that genotype (the key the train stage gives the
+    same training when planned after its search)."""
+    genotype = deps[0]["genotype"] if deps else spec["genotype"]
+    if spec["key"] is None:
+        spec = dict(spec, key=unit_key(dict(spec["key_unit"], genotype=genotype)))
     folder, rec, _ = _start(spec)
     if rec is not None:
         return rec
     t0 = time.perf_counter()
     d, _ = load_split(spec["data"])
-    genotype = deps[0]["genotype"] if deps else spec["genotype"]
     tcfg = _shrink_batch(spec["train"], len(d["train"][1]))
     res, cx, extra = _fit(spec["base"]["method"], spec["data"]["name"], d, tcfg, folder, genotype, spec["net"],
                           spec["euclid"])

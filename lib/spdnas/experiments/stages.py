@@ -25,7 +25,7 @@ from .jobs import data_spec, euclid_search_job, floors_job, search_job, train_jo
 from .setup import dataset_options, dataset_status, load_or_reason, nas_cli_config, net_for
 from .units import finished_record, read_plan, slug, unit_key, write_plan
 
-__all__ = ["run_search_stage", "run_train_stage", "run_data_efficiency_stage", "run_cell_spaces_stage",
+__all__ = ["run_search_stage", "run_train_stage", "run_search_and_train", "run_data_efficiency_stage", "run_cell_spaces_stage",
            "cell_space_population"]
 
 
@@ -38,11 +38,12 @@ class _Plan:
     def record(self, rec: dict) -> None:
         self.slots.append(("rec", rec))
 
-    def unit(self, u: Unit, folder: Path, expand: bool = False) -> None:
+    def unit(self, u: Unit, folder: Path, expand: bool = False, pending: bool = False) -> None:
         """Plan ``u`` unless ``folder`` holds its finished record (then that record is used). Unit
         keys are ``<record key>|<folder>``: two folders may hold the same work (e.g. identical
-        softmax and sparsemax genotypes), each gets its own record."""
-        done = finished_record(folder, u.key.split("|", 1)[0])
+        softmax and sparsemax genotypes), each gets its own record. ``pending``: the record key is
+        known only once a dependency has run (the job then checks for a finished record itself)."""
+        done = None if pending else finished_record(folder, u.key.split("|", 1)[0])
         if done is not None:
             self.slots.append(("rec", done) if not expand else ("recs", done["records"]))
             return
@@ -54,8 +55,19 @@ class _Plan:
         """Run the planned units; ``progress`` a bool or a shared tqdm bar (then advanced by one per
         planned unit, finished or not, so its total can be counted before the stage runs)."""
         if hasattr(progress, "update"):
-            progress.update(sum(kind == "rec" or kind == "recs" for kind, _ in self.slots))
-        res = run_units(list(self.units.values()), executor, workers=workers, progress=progress, desc=desc)
+            progress.update(self.finished())
+        return self.collect(run_units(list(self.units.values()), executor, workers=workers, progress=progress,
+                                      desc=desc))
+
+    def finished(self) -> int:
+        return sum(kind == "rec" or kind == "recs" for kind, _ in self.slots)
+
+    def pending(self) -> dict:
+        """``{(dataset, weighting): unit key}`` of the planned (not finished) search units."""
+        return {(u.args[0]["base"]["dataset"], u.args[0]["base"]["weighting"]): k for k, u in self.units.items()}
+
+    def collect(self, res: dict) -> list[dict]:
+        """The records in plan order, given ``res`` (``run_units``' results of at least these units)."""
         out = []
         for kind, v in self.slots:
             if kind == "rec":
@@ -79,7 +91,10 @@ def _search_units(cfg: dict) -> list[tuple[str, str]]:
 
 
 def _search_cost(c: dict, n: int, n_train: int) -> float:
-    return c["epochs"] * (n_train / c["batch_size"] if c["max_steps"] is None else c["max_steps"]) * c["order"] * n ** 2
+    """Roughly proportional to seconds, on the scale of :func:`_train_cost` (a second-order step
+    costs about three first-order ones; fitted to the measured search and training epochs)."""
+    steps = n_train / c["batch_size"] if c["max_steps"] is None else c["max_steps"]
+    return 110.0 * c["epochs"] * steps * c["batch_size"] * (2 * c["order"] - 1) * n ** 2
 
 
 def run_search_stage(cfg: dict, out, shared_data=None, *, progress=True, executor: str = "inline",
@@ -94,6 +109,14 @@ def run_search_stage(cfg: dict, out, shared_data=None, *, progress=True, executo
     ``alpha_entropy``, ``alpha_entropy_edges``), its ``skip_share`` / ``pool_share``, and
     ``genotype_last`` / ``val_acc_last`` of the last epoch.
     """
+    cfg, plan = _plan_search(cfg, out, shared_data, data_options)
+    records = plan.run(executor, workers, progress, "searches")
+    write_plan(Path(out), "search", cfg, records)
+    return records
+
+
+def _plan_search(cfg: dict, out, shared_data, data_options) -> tuple[dict, _Plan]:
+    """(stage config, plan) of the search stage; writes ``out/datasets.json``."""
     cfg = stage_config("search", cfg)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -132,9 +155,7 @@ def run_search_stage(cfg: dict, out, shared_data=None, *, progress=True, executo
                 "data": data_spec(ds, ds_info[ds]["options"], shared_data, cfg["split_seed"], cfg["fractions"], norm)}
         cost = _search_cost(c, int(data.info["n"]), int(len(data) * cfg["fractions"][0]))
         plan.unit(Unit(f"{key}|{folder}", search_job, (spec,), cost=cost, label=f"search {ds}/{w}"), folder)
-    records = plan.run(executor, workers, progress, "searches")
-    write_plan(out, "search", cfg, records)
-    return records
+    return cfg, plan
 
 
 def _searched(search_dir: Path) -> tuple[dict, dict]:
@@ -197,10 +218,43 @@ def run_train_stage(cfg: dict, search_dir, out, shared_data=None, *, progress: b
     FLOOR_METHODS method and dataset, fitted on the same (normalised) training split. Writes
     ``out/<dataset>/<method>/seed<k>/``, ``out/<dataset>/floors/`` and ``out/plan.json``.
     """
+    info, searched = _searched(Path(search_dir))
+    cfg, plan, skipped = _plan_train(cfg, info, searched, out, shared_data)
+    records = plan.run(executor, workers, progress, "trainings") + skipped
+    write_plan(Path(out), "train", cfg, records)
+    return records
+
+
+def run_search_and_train(search_cfg: dict, train_cfg: dict, search_out, train_out, shared_data=None, *,
+                         progress=True, executor: str = "inline", workers: int = 2,
+                         data_options=None) -> tuple[list[dict], list[dict]]:
+    """The search and the train stage as one set of units: a training of a searched genotype
+    depends on its own search unit only, so the trainings that need no search (SPDNet, SPDNetBN,
+    SPDNetNAS (R), DARTS, the floors) run beside the searches, and each SPDNetNAS training starts
+    when its search is done. Writes what the two stages write (the same records and unit keys as
+    :func:`run_search_stage` then :func:`run_train_stage`); returns (search, train) records.
+    """
+    scfg, splan = _plan_search(search_cfg, search_out, shared_data, data_options)
+    info = read_json(Path(search_out) / "datasets.json", "search stage datasets")
+    searched = {(r["dataset"], r["weighting"]): r for kind, r in splan.slots if kind == "rec"}
+    searched.update({sk: {"status": "ok", "pending": k} for sk, k in splan.pending().items()})
+    tcfg, tplan, skipped = _plan_train(train_cfg, info, searched, train_out, shared_data)
+    if hasattr(progress, "update"):
+        progress.update(splan.finished() + tplan.finished())
+    res = run_units([*splan.units.values(), *tplan.units.values()], executor, workers=workers, progress=progress,
+                    desc="searches and trainings")
+    srecs, trecs = splan.collect(res), tplan.collect(res) + skipped
+    write_plan(Path(search_out), "search", scfg, srecs)
+    write_plan(Path(train_out), "train", tcfg, trecs)
+    return srecs, trecs
+
+
+def _plan_train(cfg: dict, info: dict, searched: dict, out, shared_data) -> tuple[dict, _Plan, list[dict]]:
+    """(stage config, plan, not-run records of left-out methods) of the train stage; ``searched``
+    maps (dataset, weighting) to a search record or to ``{"status": "ok", "pending": unit key}``."""
     cfg = stage_config("train", cfg)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    info, searched = _searched(Path(search_dir))
     data = _Data(info, shared_data)
     todo, skipped, plan = [], [], _Plan()
     for ds in info["datasets"]:
@@ -237,7 +291,9 @@ def run_train_stage(cfg: dict, search_dir, out, shared_data=None, *, progress: b
         net = net_for(ds, raw.info["n"], raw.info["num_classes"])
         genotype, euclid, deps = None, None, ()
         if w is not None:
-            genotype = searched[(ds, w)]["genotype"]
+            genotype = searched[(ds, w)].get("genotype")
+            if genotype is None:  # its search runs in the same set of units
+                deps = (searched[(ds, w)]["pending"],)
         elif m == "SPDNetNAS (R)":
             genotype = sample_genotype(np.random.default_rng(10_000 + seed), net["steps"])
         elif m in ("DARTS", "FairDARTS"):
@@ -268,15 +324,16 @@ def run_train_stage(cfg: dict, search_dir, out, shared_data=None, *, progress: b
                 "data": info["datasets"][ds], "split": [info["split_seed"], info["fractions"]], "method": m}
         if euclid is not None:  # the genotype comes from the search unit, whose key stands for it
             unit["genotype"] = {"euclid_search": euclid_keys[(ds, m)]}
-        key = unit_key(unit)
+        pending = w is not None and genotype is None  # keyed by the genotype, known when its search is done
+        key = None if pending else unit_key(unit)
         folder = out / ds / (slug(m) if w is None else f"{m}-{w}") / f"seed{seed}"
         spec = {"folder": str(folder), "key": key, "base": base, "train": tcfg, "genotype": genotype, "net": net,
-                "euclid": euclid, "data": data.spec(ds)}
-        plan.unit(Unit(f"{key}|{folder}", train_job, (spec,), deps, cost=_train_cost(m, tcfg, raw.info["n"], data.n_train(ds)),
-                       label=f"{m}{'-' + w if w else ''} {ds} seed {seed}"), folder)
-    records = plan.run(executor, workers, progress, "trainings") + skipped
-    write_plan(out, "train", cfg, records)
-    return records
+                "euclid": euclid, "data": data.spec(ds), **({"key_unit": unit} if pending else {})}
+        ukey = f"after-{deps[0].split('|', 1)[0]}" if pending else key
+        plan.unit(Unit(f"{ukey}|{folder}", train_job, (spec,), deps,
+                       cost=_train_cost(m, tcfg, raw.info["n"], data.n_train(ds)),
+                       label=f"{m}{'-' + w if w else ''} {ds} seed {seed}"), folder, pending=pending)
+    return cfg, plan, skipped
 
 
 def _plan_floors(plan: _Plan, ds: str, data: _Data, info: dict, out: Path) -> None:

@@ -27,7 +27,7 @@ from ..plots.cells import draw_genotype
 from ..plots.style import save_figure
 from .config import FLOOR_METHODS, SECTIONS, for_dataset, stage_config
 from ..sweep.units import check_executor
-from .stages import run_search_stage, run_train_stage
+from .stages import run_search_and_train
 
 __all__ = ["STUDY_METHODS", "MIN_SEEDS", "study_params", "run_study", "study_table", "markdown_table", "main"]
 
@@ -121,14 +121,10 @@ def run_study(dataset, out, *, profile: str | None = None, seeds=None, ridge: fl
     with tqdm(total=total, desc="study", unit="unit", disable=not progress) as bar:
         shared = bar if progress else False
         t0 = time.perf_counter()
-        search_recs = run_search_stage(search_p, out / "search", None, progress=shared, executor=executor,
-                                       workers=workers,
-                                       data_options={_DATASET: {"path": str(path), "ridge": float(ridge)}})
-        times["search_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        train_recs = run_train_stage(train_p, out / "search", out / "train", None, progress=shared,
-                                     executor=executor, workers=workers)
-        times["train_s"] = time.perf_counter() - t0
+        search_recs, train_recs = run_search_and_train(
+            search_p, train_p, out / "search", out / "train", None, progress=shared, executor=executor,
+            workers=workers, data_options={_DATASET: {"path": str(path), "ridge": float(ridge)}})
+        times["wall_s"] = time.perf_counter() - t0
     table = study_table(train_recs)
     atomic_write_text(out / "results.csv", table.to_csv(index=False))
     srec = next((r for r in search_recs if r.get("status") == "ok"), None)

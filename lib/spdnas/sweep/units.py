@@ -4,7 +4,9 @@ A :class:`Unit` is one resumable piece of an experiment (a search, a training, a
 module-level function called as ``fn(*args, *results_of_deps)``. :func:`run_units` runs a set of
 them on one of :data:`UNIT_EXECUTORS` (or an existing Dask scheduler's ``tcp://`` address) and
 returns ``{key: result}``. A unit starts as soon as its own dependencies are done (no barrier
-over a whole kind of unit); costlier ready units start first. Crash safety comes from the units
+over a whole kind of unit); of the ready units, the one with the longest path of costs through
+its dependents starts first (a search that trainings wait for goes before a longer training
+that nothing waits for). Crash safety comes from the units
 themselves (each writes its checkpoint and ``record.json``): a worker that dies costs only the
 units it was running, which are run again (resuming from their checkpoints) in a fresh process
 (process pool) or on another worker (Dask). A unit that raises fails alone: the units that need
@@ -27,7 +29,7 @@ from tqdm.auto import tqdm
 
 from .cluster import local_cluster
 
-__all__ = ["UNIT_EXECUTORS", "Unit", "UnitsFailed", "run_units", "check_executor"]
+__all__ = ["UNIT_EXECUTORS", "Unit", "UnitsFailed", "run_units", "check_executor", "critical_path"]
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,8 @@ UNIT_EXECUTORS = ("inline", "process", "dask")
 @dataclass(frozen=True)
 class Unit:
     """One unit: ``fn(*args, *results of deps)``; ``key`` stable across runs, ``cost`` a rough
-    relative run time (ready units start costliest first), ``label`` for progress and errors."""
+    relative run time in the same units for all units of a run (ready units start by the costliest
+    path through their dependents), ``label`` for progress and errors."""
 
     key: str
     fn: Callable
@@ -109,6 +112,7 @@ class _Board:
 
     def __init__(self, by_key: dict, progress, desc: str):
         self.units, self.results, self.failures = by_key, {}, {}
+        self.rank = critical_path(by_key)
         self.shared = hasattr(progress, "update")  # an open bar of the caller's (one ETA over several runs)
         if self.shared:
             self.bar = progress
@@ -119,7 +123,7 @@ class _Board:
     def ready(self, started) -> list[Unit]:
         out = [u for k, u in self.units.items() if k not in started and k not in self.results
                and k not in self.failures and all(d in self.results for d in u.deps)]
-        return sorted(out, key=lambda u: -u.cost)
+        return sorted(out, key=lambda u: -self.rank[u.key])
 
     def block_dependents(self) -> None:
         changed = True
@@ -152,6 +156,25 @@ class _Board:
         if self.failures:
             raise UnitsFailed(self.failures, self.results, {k: u.name() for k, u in self.units.items()})
         return self.results
+
+
+def critical_path(by_key: dict) -> dict:
+    """``{key: cost of the unit + the costliest chain of units that depend on it}`` (the scheduling
+    priority: the length of the work that cannot start before the unit is done)."""
+    dependents: dict = {k: [] for k in by_key}
+    for k, u in by_key.items():
+        for d in u.deps:
+            dependents[d].append(k)
+    rank: dict = {}
+
+    def visit(k):
+        if k not in rank:
+            rank[k] = by_key[k].cost + max((visit(c) for c in dependents[k]), default=0.0)
+        return rank[k]
+
+    for k in by_key:
+        visit(k)
+    return rank
 
 
 def run_units(units, executor: str = "inline", *, workers: int = 2, threads: int | None = 1, retries: int = 1,
@@ -252,7 +275,7 @@ def _run_dask(board: _Board, executor: str, workers: int, threads, dashboard: bo
     try:
         stamp = time.time_ns()
         futs, by_fut = {}, {}
-        order = sorted(board.units.values(), key=lambda u: -u.cost)
+        order = sorted(board.units.values(), key=lambda u: -board.rank[u.key])
         rank = {u.key: i for i, u in enumerate(order)}
         pending = dict(board.units)
         while pending:  # submit in dependency order; Dask starts each unit when its deps are done
