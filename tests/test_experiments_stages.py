@@ -253,3 +253,18 @@ def test_recentred_search_then_train_with_floors_and_a_cosine_protocol(stages, t
     assert floor_rec.stat().st_mtime_ns == mtime
     r2 = plan2[(plan2["method"] == "SPDNet") & (plan2["dataset"] == "radar_sim")].iloc[0]
     assert r2["key"] != r["key"]
+
+
+def test_search_threads_setting(stages, tmp_path):
+    """exp_search ``threads`` (spectral worker threads of one search): validated; the default 2 keeps
+    the unit keys of searches from before the setting, another value is a different unit."""
+    with pytest.raises(ValueError, match="threads"):
+        E.stage_config("search", {"threads": 0})
+    assert E.stage_config("search")["threads"] == 2
+    cfg = {**SEARCH, "datasets": ["radar_sim"], "ablation_datasets": [], "overrides": {}}
+    same = E.run_search_stage(dict(cfg, threads=2), stages / "search", progress=False)
+    old = json.loads((stages / "search" / "radar_sim" / "sparsemax" / "record.json").read_text())
+    assert same[0]["key"] == old["key"]  # read back, not rerun
+    one = E.run_search_stage(dict(cfg, threads=1), tmp_path / "s1", progress=False)
+    assert one[0]["key"] != old["key"] and one[0]["status"] == "ok"
+    assert json.loads((tmp_path / "s1" / "radar_sim" / "sparsemax" / "nas_config.json").read_text())["search"]["threads"] == 1

@@ -56,7 +56,7 @@ STAGE_DEFAULTS = {
     "search": dict(datasets=["radar_sim", "basicmotions", "hdm05"], ablation_datasets=["radar_sim"],
                    n_per_class=50, normalise="none", overrides={}, select="val",
                    **_defaults(SEARCH_DEFAULTS, "fractions", "split_seed", "seed", "epochs", "order", "batch_size",
-                               "max_steps", "arch_lr")),
+                               "max_steps", "arch_lr", "threads")),
     "train": dict(methods=list(METHODS), seeds=[0], euclid_search_epochs=1, euclid_C=4, euclid_layers=2, floors=False,
                   overrides={}, **_defaults(TRAIN_DEFAULTS, *PROTOCOL_KEYS)),
     "data_efficiency": dict(dataset="radar_sim", train_fractions=[0.1, 0.33, 0.8, 1.0],
@@ -105,6 +105,7 @@ def stage_config(kind: str, params: dict | None = None) -> dict:
             raise ValueError(f"search select must be one of {SELECT_RULES} (the search epoch whose genotype is "
                              f"reported), got {cfg['select']!r}")
         positive_number(cfg["arch_lr"], "arch_lr")
+        cfg["threads"] = positive_int(cfg["threads"], "threads")
         allowed = {"epochs", "batch_size", "max_steps", "order", "normalise", "arch_lr"}
     elif kind == "train":
         cfg["methods"] = name_list(cfg["methods"], METHODS, "methods")

@@ -145,7 +145,9 @@ def _plan_search(cfg: dict, out, shared_data, data_options) -> tuple[dict, _Plan
         net = net_for(ds, data.info["n"], data.info["num_classes"])
         scfg = dict(net=net, weighting=w, order=c["order"], epochs=c["epochs"], batch_size=c["batch_size"],
                     max_steps=c["max_steps"], seed=cfg["seed"], split_seed=cfg["split_seed"],
-                    fractions=cfg["fractions"], select=cfg["select"], arch_lr=c["arch_lr"])
+                    fractions=cfg["fractions"], select=cfg["select"], arch_lr=c["arch_lr"],
+                    # spectral threads change results only at round-off; 2 (the default) stays out of the key
+                    **({"threads": cfg["threads"]} if cfg["threads"] != 2 else {}))
         norm = ds_info[ds]["normalise"]  # "none": the keys of searches from before the setting existed
         key = unit_key({"search": scfg, "data": ds_info[ds]["options"],
                         **({"normalise": norm} if norm != "none" else {})})

@@ -1,0 +1,46 @@
+"""bench/bench_train.py and bench/bench_experiments.py run and report what their README tables are
+built from (no timing asserts)."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def benches():
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import bench_experiments
+        import bench_train
+        yield bench_train, bench_experiments
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+
+
+def test_train_bench_records_the_eigendecompositions_it_replays(benches, tmp_path):
+    bench_train, _ = benches
+    out = tmp_path / "t.json"
+    bench_train.main(["--repeats", "1", "--only", "radar_sim", "--out", str(out)])
+    rows = {r["network"]: r for r in json.loads(out.read_text())["rows"]}
+    assert len(rows) == 4  # searched and random SPDNetNAS cells, SPDNet, SPDNetBN
+    spdnet = rows["SPDNet, radar_sim 20x20"]
+    # SPDNet 20 -> 16 -> 8: the input check (eigvalsh at 20), ReEig at 16, LogEig at 8, each over the batch of 30
+    assert spdnet["sizes"] == {"20": 1, "16": 1, "8": 1}
+    assert spdnet["matrices"] == 90
+    for r in rows.values():
+        assert r["step_ms"] > 0 and r["eigh_floor_ms"] > 0 and r["ratio"] > 0 and r["eigh_calls"] > 0
+
+
+def test_experiments_bench_runs_the_same_units_on_each_executor(benches, tmp_path):
+    _, bench_experiments = benches
+    out = tmp_path / "e.json"
+    bench_experiments.main(["--n-per-class", "12", "--epochs", "1", "--search-epochs", "1", "--seeds", "1",
+                            "--repeats", "1", "--settings", "inline,process:2", "--quick", "--out", str(out)])
+    d = json.loads(out.read_text())
+    assert [r["setting"] for r in d["rows"]] == ["inline", "process:2"]
+    assert all(r["units"] == d["rows"][0]["units"] and r["compute_s"] > 0 for r in d["rows"])
+    assert d["identical"] is True
