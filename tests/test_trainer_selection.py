@@ -79,7 +79,13 @@ def test_fit_reports_the_val_selected_epoch_with_a_planted_val_test_disagreement
     assert len({r["val_acc"] for r in h}) > 1  # the planted trajectory moves
     sel = _reference(h)
     assert res["selected_epoch"] == sel and res["best"] == h[sel - 1] and res["selected_by"] == SELECTION[0]
-    assert res["best"]["test_acc"] < max(r["test_acc"] for r in h)  # test would have picked another epoch
+    # test accuracy = 1 - val accuracy here: test would have picked another epoch
+    assert res["best"]["test_acc"] == pytest.approx(1 - res["best"]["val_acc"])
+    assert res["best"]["test_acc"] < max(1 - r["val_acc"] for r in h)
+    # the test set is read only at the epochs that were the selected one so far, and at the last
+    for e in range(1, len(h) + 1):
+        assert ("test_acc" in h[e - 1]) == (e == len(h) or _reference(h[:e]) == e), e
+    assert sum("test_acc" in r for r in h) < len(h)
     assert res["final"] == h[-1]
     m = json.loads((tmp_path / "a" / "metrics.json").read_text())
     assert m["selected_epoch"] == sel and m["best"]["val_acc"] == res["best"]["val_acc"]
