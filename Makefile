@@ -10,7 +10,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 export MPLBACKEND := Agg
 
-.PHONY: venv test repro lab bench clean-venv paper-results
+.PHONY: venv test repro lab bench clean-venv paper-results paper-snapshot
 
 venv: $(STAMP)
 
@@ -56,14 +56,23 @@ bench: $(STAMP)
 # (`make paper-results PAPER=/tmp/x PAPER_PROFILE=smoke` tries the recipe in minutes.)
 PAPER ?= results/paper
 PAPER_PROFILE ?= paper
-paper-results: $(STAMP)
-	@mkdir -p $(PAPER)/runs/experiments
-	$(PY) -m spdnas experiments search-train --profile $(PAPER_PROFILE) --out $(PAPER)/runs/experiments
+define paper_notebooks
 	@mkdir -p $(PAPER)/notebooks
 	@for nb in 02_search 03_table2 04_table4; do \
 	  SPDNAS_PROFILE=$(PAPER_PROFILE) SPDNAS_OUTPUT_DIR=$(PAPER) $(PY) -m papermill -k python3 --no-progress-bar \
 	    notebooks/$$nb.ipynb $(PAPER)/notebooks/$$nb.ipynb || exit 1; done
 	git rev-parse HEAD > $(PAPER)/COMMIT
+endef
+paper-results: $(STAMP)
+	@mkdir -p $(PAPER)/runs/experiments
+	$(PY) -m spdnas experiments search-train --profile $(PAPER_PROFILE) --out $(PAPER)/runs/experiments
+	$(paper_notebooks)
+# `make paper-snapshot`: the same tables and figures from the units finished so far (runs nothing;
+# the others show as "not run: not finished yet"), e.g. to commit interim results of a long run.
+paper-snapshot: $(STAMP)
+	@mkdir -p $(PAPER)/runs/experiments
+	$(PY) -m spdnas experiments search-train --profile $(PAPER_PROFILE) --out $(PAPER)/runs/experiments --snapshot
+	$(paper_notebooks)
 
 lab: $(STAMP)
 	$(PY) -m spdnas lab --root $(CURDIR)

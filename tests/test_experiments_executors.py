@@ -167,3 +167,34 @@ def test_dask_worker_killed_mid_stage(searched, tmp_path):
     assert [r["status"] for r in recs] == ["ok", "ok"]
     ref = E.run_train_stage(cfg, searched, tmp_path / "ref", None, progress=False)
     assert _view(recs) == _view(ref)
+
+
+def test_search_train_snapshot_lists_finished_units_and_runs_nothing(searched, tmp_path):
+    """--snapshot of a run in progress: finished units as they are, every other unit (and the
+    floors' methods) as 'not run: not finished yet'; no unit runs, no record is written."""
+    import shutil
+
+    out = tmp_path / "o"
+    shutil.copytree(searched, out / "search")  # the search unit finished, no training yet
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({"exp_search": SEARCH, "exp_train": dict(TRAIN, seeds=[0],
+                                                                                           methods=["SPDNet"])}))
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "lib"))
+    cmd = [sys.executable, "-m", "spdnas", "experiments", "search-train", "--config", str(tmp_path / "c.yaml"),
+           "--out", str(out), "--executor", "inline", "--no-progress", "--snapshot"]
+    stamp = _records(out)
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "1 of 5 units finished (nothing run)" in r.stdout
+    assert _records(out) == stamp and not (out / "train" / "radar_sim").exists()
+    srecs = json.loads((out / "search" / "plan.json").read_text())["records"]
+    trecs = json.loads((out / "train" / "plan.json").read_text())["records"]
+    assert [r["status"] for r in srecs] == ["ok"] and srecs[0]["genotype"]
+    assert sorted(r["method"] for r in trecs) == sorted(["SPDNet", *E.FLOOR_METHODS])
+    assert {r["status"] for r in trecs} == {"not run: " + E.SNAPSHOT_REASON}
+    assert all(r["dataset"] == "radar_sim" for r in trecs)
+    # the real run afterwards overwrites the snapshot's plans with finished records
+    srecs2, trecs2 = E.run_search_and_train(SEARCH, dict(TRAIN, seeds=[0], methods=["SPDNet"]), out / "search",
+                                            out / "train", None, progress=False)
+    assert all(r["status"] == "ok" for r in srecs2 + trecs2)
+    plan = json.loads((out / "train" / "plan.json").read_text())["records"]
+    assert [r["status"] for r in plan] == ["ok"] * 4

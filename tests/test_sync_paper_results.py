@@ -30,3 +30,33 @@ def test_sync_copies_finished_units_only(tmp_path):
     bad = subprocess.run([str(ROOT / "tools" / "sync-paper-results"), str(tmp_path / "nope"), str(dst)],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "no runs/ folder" in bad.stderr
+
+
+def test_make_paper_snapshot_runs_nothing_and_renders_the_paper_notebooks(tmp_path):
+    r = subprocess.run(["make", "-n", "paper-snapshot", f"PAPER={tmp_path}", "STAMP=Makefile"], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    cmds = r.stdout
+    assert f"search-train --profile paper --out {tmp_path}/runs/experiments --snapshot" in cmds
+    assert "for nb in 02_search 03_table2 04_table4;" in cmds
+    assert f"SPDNAS_OUTPUT_DIR={tmp_path} " in cmds and f"notebooks/$nb.ipynb {tmp_path}/notebooks/$nb.ipynb" in cmds
+
+
+def test_committed_paper_results_agree_with_their_records():
+    """results/paper: every finished record is in the committed plans and tables, nothing else is ok."""
+    import pandas as pd
+
+    runs = ROOT / "results" / "paper" / "runs" / "experiments"
+    recs = {json.loads(p.read_text())["key"] for p in runs.rglob("record.json")}
+    plans = [runs / s / "plan.json" for s in ("search", "train")]
+    if not all(p.is_file() for p in plans):
+        return  # no snapshot committed yet
+    ok = []
+    for p in plans:
+        for r in json.loads(p.read_text())["records"]:
+            ok += [r["key"]] if r["status"] == "ok" else []
+    floors = {p.parent.name for p in runs.rglob("floors/record.json")}
+    assert set(ok) <= recs and len(set(ok)) >= len(recs) - len(floors)
+    g = pd.read_csv(ROOT / "results" / "paper" / "tables" / "search_genotypes.csv")
+    searched = sum(json.loads(p.read_text())["status"] == "ok" for p in (runs / "search").rglob("record.json"))
+    assert (g["status"] == "ok").sum() == searched

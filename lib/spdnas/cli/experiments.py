@@ -91,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
                                                     "params.yaml section exp_executor")
     p.add_argument("--workers", type=int, default=None, help="worker processes (process / dask executors)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--snapshot", action="store_true",
+                   help="run nothing: write both plan.json files with the finished units and every other unit "
+                        "as 'not run: not finished yet', for the tables of a run still in progress")
     return ap
 
 
@@ -135,8 +138,13 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         out = Path(a.out)
         srecs, trecs = run_search_and_train(search_p, train_p, out / "search", out / "train",
-                                            shared_data_root(a.data), **kw)
-        _report(a.command, srecs + trecs, t0, a.out)
+                                            shared_data_root(a.data), snapshot=a.snapshot, **kw)
+        if a.snapshot:
+            recs = srecs + trecs
+            print(f"search-train --snapshot: {sum(r['status'] == 'ok' for r in recs)} of {len(recs)} units finished "
+                  f"(nothing run) -> {a.out}")
+        else:
+            _report(a.command, srecs + trecs, t0, a.out)
         return 0
     kind = STAGES[a.command][0]
     if a.config:

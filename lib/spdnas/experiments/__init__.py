@@ -51,6 +51,7 @@ from .setup import (
     net_for,
 )
 from .stages import (
+    SNAPSHOT_REASON,
     cell_space_population,
     run_cell_spaces_stage,
     run_data_efficiency_stage,
@@ -78,7 +79,7 @@ __all__ = [
     "CELL_SPACE_VARIANTS", "EXTERNAL", "FLOOR_METHODS", "METHODS", "SECTIONS", "SPD_DATASETS", "STAGE_DEFAULTS",
     "WEIGHTINGS", "for_dataset", "stage_config", "baseline_dims", "dataset_options", "dataset_status", "loader_options",
     "nas_cli_config", "load_experiment_data", "net_for", "cell_space_population", "run_cell_spaces_stage",
-    "run_data_efficiency_stage", "run_search_and_train", "run_search_stage", "run_train_stage", "NOT_IN_PAPER", "PAPER_DATASET",
+    "run_data_efficiency_stage", "run_search_and_train", "run_search_stage", "run_train_stage", "SNAPSHOT_REASON", "NOT_IN_PAPER", "PAPER_DATASET",
     "PAPER_FIGURE_ONLY", "PROTOCOL_FILE", "REFERENCE_FILE", "paper_protocol", "paper_reference", "cell_space_summary",
     "data_efficiency_table", "format_pm", "genotypes_table", "GENOTYPE_COLUMNS", "paper_table2", "summarize", "table2", "table4",
     "read_plan", "read_records",

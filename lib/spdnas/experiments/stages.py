@@ -66,19 +66,27 @@ class _Plan:
         """``{(dataset, weighting): unit key}`` of the planned (not finished) search units."""
         return {(u.args[0]["base"]["dataset"], u.args[0]["base"]["weighting"]): k for k, u in self.units.items()}
 
-    def collect(self, res: dict) -> list[dict]:
-        """The records in plan order, given ``res`` (``run_units``' results of at least these units)."""
+    def collect(self, res: dict, missing: str | None = None) -> list[dict]:
+        """The records in plan order, given ``res`` (``run_units``' results of at least these units);
+        with ``missing``, a unit absent from ``res`` gives its not-run record(s) with that reason."""
         out = []
         for kind, v in self.slots:
             if kind == "rec":
                 out.append(v)
             elif kind == "recs":
                 out += list(v)
+            elif v not in res and missing is not None:
+                base = self.units[v].args[0]["base"]
+                out += [{**base, "status": not_run(missing)}] if kind == "unit" else \
+                    [{**base, "method": m, "status": not_run(missing)} for m in FLOOR_METHODS]
             elif kind == "unit":
                 out.append(res[v])
             else:
                 out += list(res[v]["records"])
         return out
+
+
+SNAPSHOT_REASON = "not finished yet (snapshot of a run in progress)"
 
 
 def _search_units(cfg: dict) -> list[tuple[str, str]]:
@@ -229,18 +237,27 @@ def run_train_stage(cfg: dict, search_dir, out, shared_data=None, *, progress: b
 
 def run_search_and_train(search_cfg: dict, train_cfg: dict, search_out, train_out, shared_data=None, *,
                          progress=True, executor: str = "inline", workers: int = 2,
-                         data_options=None) -> tuple[list[dict], list[dict]]:
+                         data_options=None, snapshot: bool = False) -> tuple[list[dict], list[dict]]:
     """The search and the train stage as one set of units: a training of a searched genotype
     depends on its own search unit only, so the trainings that need no search (SPDNet, SPDNetBN,
     SPDNetNAS (R), DARTS, the floors) run beside the searches, and each SPDNetNAS training starts
     when its search is done. Writes what the two stages write (the same records and unit keys as
     :func:`run_search_stage` then :func:`run_train_stage`); returns (search, train) records.
+    ``snapshot``: run nothing; the plans list the finished units and every other unit as not run
+    ("not finished yet"), so the tables of a run still in progress can be rendered (a later run
+    overwrites both plans).
     """
     scfg, splan = _plan_search(search_cfg, search_out, shared_data, data_options)
     info = read_json(Path(search_out) / "datasets.json", "search stage datasets")
     searched = {(r["dataset"], r["weighting"]): r for kind, r in splan.slots if kind == "rec"}
     searched.update({sk: {"status": "ok", "pending": k} for sk, k in splan.pending().items()})
     tcfg, tplan, skipped = _plan_train(train_cfg, info, searched, train_out, shared_data)
+    if snapshot:
+        why = SNAPSHOT_REASON
+        srecs, trecs = splan.collect({}, why), tplan.collect({}, why) + skipped
+        write_plan(Path(search_out), "search", scfg, srecs)
+        write_plan(Path(train_out), "train", tcfg, trecs)
+        return srecs, trecs
     if hasattr(progress, "update"):
         progress.update(splan.finished() + tplan.finished())
     res = run_units([*splan.units.values(), *tplan.units.values()], executor, workers=workers, progress=progress,
