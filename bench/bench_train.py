@@ -9,7 +9,10 @@ cross-entropy, backward, Riemannian SGD step) and one evaluation forward, and re
 eigendecomposition the step makes (``spectral_eigh`` calls of the spectral functions, and the
 ``eigvalsh`` of the input check). The *eigh floor* replays exactly those calls (same shapes, same
 backend) on SPD matrices; steps and floor alternate round by round and the ratio is the median of
-the per-round ratios (drifting load hits both alike). Numbers only, no asserts.
+the per-round ratios (drifting load hits both alike). The *products floor* replays, the same way,
+every matrix product the step makes (``bmm``/``mm``/``baddbmm``/``addmm`` operand shapes from the torch
+profiler) with torch and with NumPy: (eigh floor + products) / eigh floor is a lower bound of the
+ratio for a step made of these decompositions and products. Numbers only, no asserts.
 """
 
 from __future__ import annotations
@@ -87,6 +90,23 @@ class _Recorder:
         self.runtime.spectral_eigh, torch.linalg.eigvalsh = self._eigh, self._evals
 
 
+PRODUCTS = {"aten::bmm": (0, 1), "aten::mm": (0, 1), "aten::baddbmm": (1, 2), "aten::addmm": (1, 2)}
+
+
+def _products(step) -> list[tuple[tuple, tuple]]:
+    """The operand shapes of every matrix product (bmm / mm / baddbmm / addmm) one call of ``step`` makes."""
+    from torch.profiler import profile
+
+    with profile(record_shapes=True) as p:
+        step()
+    out = []
+    for e in p.events():
+        if e.name in PRODUCTS:
+            i, j = PRODUCTS[e.name]
+            out.append((tuple(e.input_shapes[i]), tuple(e.input_shapes[j])))
+    return out
+
+
 def _sync(device):
     if device == "cuda":
         torch.cuda.synchronize()
@@ -118,7 +138,20 @@ def bench_network(name, model, X, y, repeats: int, device: str) -> dict:
     with _Recorder() as re_:
         evaluate()
     model.train()
+    prods = _products(step)
     rng = np.random.default_rng(1)
+    pairs = [(torch.as_tensor(rng.standard_normal(a), dtype=X.dtype, device=device),
+              torch.as_tensor(rng.standard_normal(b), dtype=X.dtype, device=device)) for a, b in prods]
+    np_pairs = [(x.cpu().numpy(), y.cpu().numpy()) for x, y in pairs]
+
+    def products_torch():
+        for x, y in pairs:
+            torch.bmm(x, y) if x.dim() == 3 else torch.mm(x, y)
+        _sync(device)
+
+    def products_numpy():
+        for x, y in np_pairs:
+            np.matmul(x, y)
     mats = [(kind, _spd(shape, X.dtype, device, rng)) for kind, shape in r.calls]
     eval_mats = [(kind, _spd(shape, X.dtype, device, rng)) for kind, shape in re_.calls]
 
@@ -138,14 +171,20 @@ def bench_network(name, model, X, y, repeats: int, device: str) -> dict:
     f_step, f_eval = floor(mats), floor(eval_mats)
     for _ in range(repeats):
         ts, te = timed(step), timed(f_step)
+        tp, tn = timed(products_torch), (timed(products_numpy) if device == "cpu" else float("nan"))
         model.eval()
         tv, tve = timed(evaluate), timed(f_eval)
         model.train()
-        rows.append((ts, te, tv, tve))
+        rows.append((ts, te, tv, tve, tp, tn))
     a = np.array(rows)
     return {"network": name, "step_ms": 1e3 * float(np.median(a[:, 0])), "eigh_floor_ms": 1e3 * float(np.median(a[:, 1])),
             "ratio": float(np.median(a[:, 0] / a[:, 1])), "eval_ms": 1e3 * float(np.median(a[:, 2])),
             "eval_eigh_floor_ms": 1e3 * float(np.median(a[:, 3])), "eval_ratio": float(np.median(a[:, 2] / a[:, 3])),
+            "products": len(prods), "products_ms": 1e3 * float(np.median(a[:, 4])),
+            "products_numpy_ms": 1e3 * float(np.median(a[:, 5])),
+            # lower bound of the step's ratio: its eigendecompositions plus its matrix products alone
+            "floor_ratio": float(np.median((a[:, 1] + a[:, 4]) / a[:, 1])),
+            "floor_ratio_numpy": float(np.median((a[:, 1] + a[:, 5]) / a[:, 1])),
             "eigh_calls": len(r.calls), "matrices": int(sum(np.prod(s[:-2]) for _, s in r.calls)),
             "sizes": dict(Counter(s[-1] for _, s in r.calls))}
 
@@ -163,7 +202,7 @@ def main(argv=None):
     torch.set_num_threads(a.threads)
     rows = []
     print(f"{'network':42s} {'step ms':>8s} {'eigh ms':>8s} {'ratio':>6s} | {'eval ms':>8s} {'eigh ms':>8s} "
-          f"{'ratio':>6s} | eigh calls (matrices)")
+          f"{'ratio':>6s} | products: n, ms MKL / OpenBLAS, (eigh+products)/eigh MKL / OpenBLAS | eigh calls (matrices)")
     for name, model, X, y in networks(a.device):
         if a.only and a.only not in name:
             continue
@@ -171,6 +210,8 @@ def main(argv=None):
         rows.append(row)
         print(f"{name:42s} {row['step_ms']:8.1f} {row['eigh_floor_ms']:8.1f} {row['ratio']:6.2f} | "
               f"{row['eval_ms']:8.1f} {row['eval_eigh_floor_ms']:8.1f} {row['eval_ratio']:6.2f} | "
+              f"{row['products']} {row['products_ms']:.1f} / {row['products_numpy_ms']:.1f} ms, "
+              f"{row['floor_ratio']:.2f} / {row['floor_ratio_numpy']:.2f} | "
               f"{row['eigh_calls']} ({row['matrices']}, sizes {row['sizes']})", flush=True)
     if a.out:
         Path(a.out).write_text(json.dumps({"device": a.device, "threads": a.threads, "rows": rows}, indent=1))

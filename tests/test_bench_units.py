@@ -33,6 +33,22 @@ def test_train_bench_records_the_eigendecompositions_it_replays(benches, tmp_pat
     assert spdnet["matrices"] == 90
     for r in rows.values():
         assert r["step_ms"] > 0 and r["eigh_floor_ms"] > 0 and r["ratio"] > 0 and r["eigh_calls"] > 0
+        assert r["products"] > 0 and r["products_ms"] > 0 and r["floor_ratio"] > 1 and r["floor_ratio_numpy"] > 1
+
+
+def test_train_bench_finds_every_matrix_product(benches):
+    import torch
+
+    bench_train, _ = benches
+    a, b, c = torch.randn(4, 3, 5), torch.randn(4, 5, 2), torch.randn(6, 3)
+
+    def step():
+        torch.bmm(a, b)
+        c @ c.T  # mm
+        torch.addmm(torch.zeros(6, 6), c, c.T)
+        torch.relu(c)  # not a product
+
+    assert bench_train._products(step) == [((4, 3, 5), (4, 5, 2)), ((6, 3), (3, 6)), ((6, 3), (3, 6))]
 
 
 def test_experiments_bench_runs_the_same_units_on_each_executor(benches, tmp_path):
