@@ -264,6 +264,16 @@ def test_table2_assembly():
     # no stage output at all
     t3 = E.table2(None, ["radar_sim"], ["SPDNet"], missing_reason="run stage exp_train")
     assert t3["status"].tolist() == ["not run: run stage exp_train"]
+    # validation-selected epochs: median over seeds; a median in the last 10 % of training is flagged
+    late = rec.assign(epochs=100, selected_epoch=np.resize([95, 99, 20], len(rec)))
+    late.loc[(late["method"] == "SPDNet") & (late["dataset"] == "radar_sim"), "selected_epoch"] = [40, 50, 60]
+    t4 = E.table2(late, ["radar_sim", "hdm05"], E.METHODS)
+    r = t4[(t4["dataset"] == "radar_sim") & (t4["method"] == "SPDNetNAS")].iloc[0]
+    assert r["selected_epoch"] == 95 and r["epochs"] == 100 and "may not have converged" in r["budget_note"]
+    r = t4[(t4["dataset"] == "radar_sim") & (t4["method"] == "SPDNet")].iloc[0]
+    assert r["selected_epoch"] == 50 and r["budget_note"] == ""
+    assert (t4[t4["dataset"] == "hdm05"]["budget_note"] == "").all()  # not run: nothing to judge
+    assert np.isnan(t["selected_epoch"]).all() and (t["budget_note"] == "").all()  # records without epochs
     with pytest.raises(ValueError, match="unknown method"):
         E.table2(rec, ["radar_sim"], ["ResNet"])
     with pytest.raises(ValueError, match="at least one"):
@@ -372,12 +382,17 @@ def test_genotypes_table():
          "alpha_max_change": 0.25, "alpha_entropy": 1.5, "alpha_entropy_edges": [1.5] * 10},
         {"dataset": "radar_sim", "weighting": "softmax", **ok, "genotype": g.to_dict(), "val_acc": 0.4},
         {"dataset": "radar_sim", "weighting": "sigmoid", **ok, "genotype": other, "val_acc": 0.3},
-        {"dataset": "basicmotions", "weighting": "sparsemax", **ok, "genotype": g, "val_acc": 0.9},
+        {"dataset": "basicmotions", "weighting": "sparsemax", **ok, "genotype": g, "val_acc": 0.9,
+         "alpha_entropy": 0.995 * np.log(6)},
         {"dataset": "hdm05", "weighting": "sparsemax", "status": "not run: missing"}])
     t = E.genotypes_table(rec)
     assert list(t.columns) == E.GENOTYPE_COLUMNS
     assert t["val_acc"].iloc[0] == 50.0 and t["selected_epoch"].iloc[0] == 2
     assert t["alpha_max_change"].iloc[0] == 0.25 and t["alpha_entropy"].iloc[0] == 1.5
+    # alpha that did not move (mixing weights ~ uniform) is said beside the cell
+    assert t["entropy_share"].iloc[0] == pytest.approx(1.5 / np.log(6)) and t["budget_note"].iloc[0] == ""
+    assert t["entropy_share"].iloc[3] == pytest.approx(0.995) and "alpha did not move" in t["budget_note"].iloc[3]
+    assert np.isnan(t["entropy_share"].iloc[1]) and t["budget_note"].iloc[1] == ""  # no entropy recorded
     assert np.isnan(t["alpha_max_change"].iloc[1]) and np.isnan(t["selected_epoch"].iloc[1])  # older records
     assert t["normal"].iloc[0] == ", ".join(f"{op}<-{j}" for op, j in g["normal"])
     ops = [op for c in ("normal", "reduce") for op, _ in g[c]]

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.status import not_run
-from ..nas import genotype_to_json, op_shares
+from ..nas import OPS, genotype_to_json, op_shares
 from .config import FLOOR_METHODS, METHODS, WEIGHTINGS
 from .reference import paper_reference
 
@@ -77,17 +77,29 @@ def summarize(records: pd.DataFrame, by, metric: str = "test_acc") -> pd.DataFra
     return pd.DataFrame(rows)
 
 
+#: a group whose median validation-selected epoch lies in this last share of its epochs is flagged
+LATE_SELECTION_SHARE = 0.1
+LATE_NOTE = "best val epoch in the last 10 % of training: may not have converged"
+
+
 def _last_epoch(records: pd.DataFrame, by: list, metric: str) -> pd.DataFrame:
-    """Per group, mean/std (%) of the last epoch's ``metric`` (NaN when a finished run lacks it)."""
+    """Per group, mean/std (%) of the last epoch's ``metric`` (NaN when a finished run lacks it), the
+    median ``selected_epoch`` and ``epochs`` of its runs, and ``budget_note`` = :data:`LATE_NOTE` when
+    that median selected epoch is in the last :data:`LATE_SELECTION_SHARE` of the epochs."""
     rows = []
     for keys, g in records.groupby(by, sort=False, dropna=False):
         keys = keys if isinstance(keys, tuple) else (keys,)
         ok = g[g["status"] == "ok"]
         v = 100.0 * ok[metric].astype(float).to_numpy() if metric in ok.columns else np.array([np.nan])
         good = len(v) > 0 and bool(np.isfinite(v).all())
+        sel, ep = (float(np.median(ok[c].astype(float))) if c in ok.columns and len(ok) and ok[c].notna().all()
+                   else np.nan for c in ("selected_epoch", "epochs"))
+        late = bool(np.isfinite(sel) and np.isfinite(ep) and sel > (1.0 - LATE_SELECTION_SHARE) * ep)
         rows.append({**dict(zip(by, keys)), "ours_last_mean": float(v.mean()) if good else np.nan,
-                     "ours_last_std": float(v.std(ddof=1)) if good and len(v) > 1 else np.nan})
-    return pd.DataFrame(rows, columns=[*by, "ours_last_mean", "ours_last_std"])
+                     "ours_last_std": float(v.std(ddof=1)) if good and len(v) > 1 else np.nan,
+                     "selected_epoch": sel, "epochs": ep, "budget_note": LATE_NOTE if late else ""})
+    return pd.DataFrame(rows, columns=[*by, "ours_last_mean", "ours_last_std", "selected_epoch", "epochs",
+                                       "budget_note"])
 
 
 def _ours(records: pd.DataFrame, by: list, metric: str) -> pd.DataFrame:
@@ -176,8 +188,8 @@ def table2(records: pd.DataFrame | None, datasets, methods=FLOOR_METHODS + METHO
     s.loc[s["kind"] == "floor", "paper_acc"] = NOT_IN_PAPER
     s["paper_size"] = s["paper_size"].fillna("")
     return s[["dataset", "method", "kind", "ours_acc", "ours_mean", "ours_std", "ours_last_acc", "ours_last_mean",
-              "seeds", "params", "paper_dataset", "paper_acc", "paper_mean", "paper_std", "diff", "paper_size",
-              "paper_source", "status"]]
+              "seeds", "params", "selected_epoch", "epochs", "budget_note", "paper_dataset", "paper_acc", "paper_mean",
+              "paper_std", "diff", "paper_size", "paper_source", "status"]]
 
 
 def _floor_records(records: pd.DataFrame | None, datasets=None) -> pd.DataFrame:
@@ -226,8 +238,8 @@ def table4(records: pd.DataFrame | None, datasets, missing_reason: str | None = 
     s = _with_paper(s, paper, ["paper_dataset", "method", "weighting"])
     s["same_cell_as"] = _same_cells(recs, s)
     return s[["dataset", "method", "weighting", "kind", "ours_acc", "ours_mean", "ours_std", "ours_last_acc",
-              "ours_last_mean", "seeds", "params", "same_cell_as", "paper_dataset", "paper_acc", "paper_mean",
-              "paper_std", "diff", "paper_source", "status"]]
+              "ours_last_mean", "seeds", "params", "selected_epoch", "epochs", "budget_note", "same_cell_as",
+              "paper_dataset", "paper_acc", "paper_mean", "paper_std", "diff", "paper_source", "status"]]
 
 
 def _same_cells(recs: pd.DataFrame, s: pd.DataFrame) -> list[str]:
@@ -288,8 +300,17 @@ def _cell_text(pairs) -> str:
 
 
 GENOTYPE_COLUMNS = ["dataset", "weighting", "normal", "reduce", "search_epochs", "order", "selected_epoch",
-                    "val_acc", "alpha_max_change", "alpha_entropy", "skip_share", "pool_share", "same_genotype_as",
-                    "search_time_s", "status"]
+                    "val_acc", "alpha_max_change", "alpha_entropy", "entropy_share", "skip_share", "pool_share",
+                    "same_genotype_as", "budget_note", "search_time_s", "status"]
+#: entropy share (mean edge entropy / log of the candidate ops) from which α counts as not moved
+UNIFORM_ENTROPY_SHARE = 0.99
+N_CANDIDATE_OPS = len(OPS["normal"])
+#: the budget note of such a search (the table captions say what it means)
+UNIFORM_NOTE = "alpha did not move (~ uniform): cell not a search decision"
+
+
+def _budget_note(share: float) -> str:
+    return UNIFORM_NOTE if np.isfinite(share) and share >= UNIFORM_ENTROPY_SHARE else ""
 
 
 def genotypes_table(records: pd.DataFrame) -> pd.DataFrame:
@@ -298,8 +319,11 @@ def genotypes_table(records: pd.DataFrame) -> pd.DataFrame:
     Columns (:data:`GENOTYPE_COLUMNS`): normal / reduction cell ops, the reported (``selected_epoch``)
     epoch's supernet val accuracy (%), ``alpha_max_change`` (max |α − α₀|) and ``alpha_entropy``
     (mean entropy of the edges' mixing weights, nats; log 6 ≈ 1.79 = uniform) at that epoch, the
-    share of skip / pooling edges of the two cells (:func:`spdnas.nas.op_shares`), and
-    ``same_genotype_as``: the other weightings of the dataset whose genotype is identical ('' none).
+    share of skip / pooling edges of the two cells (:func:`spdnas.nas.op_shares`),
+    ``same_genotype_as``: the other weightings of the dataset whose genotype is identical ('' none),
+    ``entropy_share`` = alpha_entropy / log(number of candidate ops) (1: uniform weights) and
+    ``budget_note``: :data:`UNIFORM_NOTE` when that share is at least :data:`UNIFORM_ENTROPY_SHARE`
+    (α did not move: the argmax cell is decided by round-off-sized differences), else ''.
     """
     need = {"dataset", "weighting", "status"} - set(records.columns)
     if need:
@@ -316,16 +340,19 @@ def genotypes_table(records: pd.DataFrame) -> pd.DataFrame:
             mine = canon[r["dataset"]]
             same = [w for w in _weighting_order(mine) if w != r["weighting"] and mine[w] == mine[r["weighting"]]]
             shares = op_shares(g)
+            share = _num(r.get("alpha_entropy")) / float(np.log(N_CANDIDATE_OPS))
             rows.append({"dataset": r["dataset"], "weighting": r["weighting"], "normal": _cell_text(g["normal"]),
                          "reduce": _cell_text(g["reduce"]), "search_epochs": r.get("epochs"),
                          "order": r.get("order"), "selected_epoch": _num(r.get("selected_epoch")),
                          "val_acc": _pct(r.get("val_acc")), "alpha_max_change": _num(r.get("alpha_max_change")),
-                         "alpha_entropy": _num(r.get("alpha_entropy")), "skip_share": shares["skip_share"],
-                         "pool_share": shares["pool_share"], "same_genotype_as": ", ".join(same),
+                         "alpha_entropy": _num(r.get("alpha_entropy")), "entropy_share": share,
+                         "skip_share": shares["skip_share"], "pool_share": shares["pool_share"],
+                         "same_genotype_as": ", ".join(same), "budget_note": _budget_note(share),
                          "search_time_s": r.get("time_s"), "status": "ok"})
         else:
             rows.append({**{c: np.nan for c in GENOTYPE_COLUMNS}, "dataset": r["dataset"], "weighting": r["weighting"],
-                         "normal": "", "reduce": "", "same_genotype_as": "", "status": r["status"]})
+                         "normal": "", "reduce": "", "same_genotype_as": "", "budget_note": "",
+                         "status": r["status"]})
     return pd.DataFrame(rows, columns=GENOTYPE_COLUMNS)
 
 
