@@ -114,6 +114,10 @@ def test_stage_killed_with_sigkill_resumes_without_recomputing(searched, tmp_pat
     assert before and partial
     epochs_before = {p: len(json.loads((p / "metrics.json").read_text())["history"]) for p in partial
                      if (p / "metrics.json").exists()}
+    for p in epochs_before:  # mark the epochs of the first call (the resumed run rewrites the file from its checkpoint)
+        m = json.loads((p / "metrics.json").read_text())
+        m["history"] = [dict(h, time_s=100.0) for h in m["history"]]
+        (p / "metrics.json").write_text(json.dumps(m))
     r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     after = _records(out)
@@ -121,6 +125,8 @@ def test_stage_killed_with_sigkill_resumes_without_recomputing(searched, tmp_pat
     for p, n in epochs_before.items():  # the killed units resumed from their checkpoints
         hist = json.loads((p / "metrics.json").read_text())["history"]
         assert len(hist) == 25 and n >= 1
+        # a resumed unit's time_s covers its epochs of both calls, not only the last call's
+        assert json.loads((p / "record.json").read_text())["time_s"] >= 100.0 * n
     plan = json.loads((out / "plan.json").read_text())["records"]
     assert sorted((r["method"], r["seed"]) for r in plan) == sorted(
         [(m, s) for m in cfg["methods"] for s in cfg["seeds"]] + [(m, 0) for m in E.FLOOR_METHODS])

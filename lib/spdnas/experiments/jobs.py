@@ -66,6 +66,22 @@ def _finish(folder: Path, rec: dict) -> dict:
     return rec
 
 
+def _earlier_epochs_s(folder: Path, name: str, resume: bool) -> float:
+    """Seconds of the epochs a resumed unit ran in earlier calls, from the per-epoch ``time_s`` of its
+    metrics file ``name`` (written after each epoch's checkpoint; 0 when the unit starts afresh: no
+    checkpoint beside it, or the file is missing or unreadable), so that a record's ``time_s`` is
+    the unit's whole cost (wall time, pauses included), not only its last call's."""
+    p = folder / name
+    ckpt = folder / ("checkpoint.pt" if name == "metrics.json" else "search_checkpoint.pt")
+    if not resume or not p.is_file() or not ckpt.is_file():
+        return 0.0
+    try:
+        hist = json.loads(p.read_text())["history"]
+        return float(sum(float(h.get("time_s", 0.0)) for h in hist))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return 0.0
+
+
 def _start(spec: dict) -> tuple[Path, dict | None, bool]:
     """(unit folder, its finished record or None, whether a checkpoint of this unit may be resumed)."""
     folder = Path(spec["folder"])
@@ -78,7 +94,7 @@ def search_job(spec: dict) -> dict:
     folder, rec, resume = _start(spec)
     if rec is not None:
         return rec
-    t0 = time.perf_counter()
+    t0 = time.perf_counter() - _earlier_epochs_s(folder, "search_metrics.json", resume)
     write_json(folder / "nas_config.json", spec["nas_config"])
     d, _ = load_split(spec["data"])
     res = search(d, spec["search"], folder, resume=resume, progress=False)
@@ -99,7 +115,7 @@ def euclid_search_job(spec: dict) -> dict:
     folder, rec, resume = _start(spec)
     if rec is not None:
         return rec
-    t0 = time.perf_counter()
+    t0 = time.perf_counter() - _earlier_epochs_s(folder, "search_metrics.json", resume)
     d, _ = load_split(spec["data"])
     res = search_euclidean(d, spec["search"], folder, resume=resume, progress=False)
     return _finish(folder, {"status": "ok", "key": spec["key"], "genotype": res["genotype"],
@@ -138,10 +154,10 @@ def train_job(spec: dict, *deps: dict) -> dict:
     genotype = deps[0]["genotype"] if deps else spec["genotype"]
     if spec["key"] is None:
         spec = dict(spec, key=unit_key(dict(spec["key_unit"], genotype=genotype)))
-    folder, rec, _ = _start(spec)
+    folder, rec, resume = _start(spec)
     if rec is not None:
         return rec
-    t0 = time.perf_counter()
+    t0 = time.perf_counter() - _earlier_epochs_s(folder, "metrics.json", resume)
     d, _ = load_split(spec["data"])
     tcfg = _shrink_batch(spec["train"], len(d["train"][1]))
     res, cx, extra = _fit(spec["base"]["method"], spec["data"]["name"], d, tcfg, folder, genotype, spec["net"],
