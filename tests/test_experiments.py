@@ -391,7 +391,7 @@ def test_genotypes_table():
     assert t["alpha_max_change"].iloc[0] == 0.25 and t["alpha_entropy"].iloc[0] == 1.5
     # alpha that did not move (mixing weights ~ uniform) is said beside the cell
     assert t["entropy_share"].iloc[0] == pytest.approx(1.5 / np.log(6)) and t["budget_note"].iloc[0] == ""
-    assert t["entropy_share"].iloc[3] == pytest.approx(0.995) and "alpha did not move" in t["budget_note"].iloc[3]
+    assert t["entropy_share"].iloc[3] == pytest.approx(0.995) and "weights ~ uniform" in t["budget_note"].iloc[3]
     assert np.isnan(t["entropy_share"].iloc[1]) and t["budget_note"].iloc[1] == ""  # no entropy recorded
     assert np.isnan(t["alpha_max_change"].iloc[1]) and np.isnan(t["selected_epoch"].iloc[1])  # older records
     assert t["normal"].iloc[0] == ", ".join(f"{op}<-{j}" for op, j in g["normal"])

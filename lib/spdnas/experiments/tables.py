@@ -302,11 +302,11 @@ def _cell_text(pairs) -> str:
 GENOTYPE_COLUMNS = ["dataset", "weighting", "normal", "reduce", "search_epochs", "order", "selected_epoch",
                     "val_acc", "alpha_max_change", "alpha_entropy", "entropy_share", "skip_share", "pool_share",
                     "same_genotype_as", "budget_note", "search_time_s", "status"]
-#: entropy share (mean edge entropy / log of the candidate ops) from which α counts as not moved
+#: entropy share (mean edge entropy / log of the candidate ops) from which the mixing weights count as uniform
 UNIFORM_ENTROPY_SHARE = 0.99
 N_CANDIDATE_OPS = len(OPS["normal"])
 #: the budget note of such a search (the table captions say what it means)
-UNIFORM_NOTE = "alpha did not move (~ uniform): cell not a search decision"
+UNIFORM_NOTE = "mixing weights ~ uniform: cell not a search decision"
 
 
 def _budget_note(share: float) -> str:
@@ -323,7 +323,8 @@ def genotypes_table(records: pd.DataFrame) -> pd.DataFrame:
     ``same_genotype_as``: the other weightings of the dataset whose genotype is identical ('' none),
     ``entropy_share`` = alpha_entropy / log(number of candidate ops) (1: uniform weights) and
     ``budget_note``: :data:`UNIFORM_NOTE` when that share is at least :data:`UNIFORM_ENTROPY_SHARE`
-    (α did not move: the argmax cell is decided by round-off-sized differences), else ''.
+    (the mixing weights stayed ~ uniform, even where α moved a little: the argmax cell is decided by
+    small differences), else ''.
     """
     need = {"dataset", "weighting", "status"} - set(records.columns)
     if need:
