@@ -233,7 +233,9 @@ def test_summarize_partial_and_bad_inputs():
     rec = pd.DataFrame([{"dataset": "a", "status": "ok", "test_acc": 0.5, "params": 1},
                         {"dataset": "a", "status": "not run: x", "test_acc": None, "params": None}])
     s = E.summarize(rec, "dataset")
-    assert s["status"].iloc[0] == "ok (1 of 2 runs not run)" and s["mean"].iloc[0] == 50.0
+    assert s["status"].iloc[0] == "ok (1 of 2 runs not run: x)" and s["mean"].iloc[0] == 50.0
+    two = pd.concat([rec, pd.DataFrame([{"dataset": "a", "status": "not run: y"}])], ignore_index=True)
+    assert E.summarize(two, "dataset")["status"].iloc[0] == "ok (2 of 3 runs not run)"  # reasons differ
     assert math.isnan(s["std"].iloc[0])
     with pytest.raises(ValueError, match="lack column"):
         E.summarize(rec, "method")

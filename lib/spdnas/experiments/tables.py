@@ -46,7 +46,8 @@ def summarize(records: pd.DataFrame, by, metric: str = "test_acc") -> pd.DataFra
     """Mean/std (ddof=1) over seeds of ``metric`` in percent, mean params, seeds, not-run reasons.
 
     Groups that only have not-run records keep ``status`` = the first reason; groups with some
-    finished runs have status ``"ok"`` (or ``"ok (k of n runs not run)"``).
+    finished runs have status ``"ok"`` (or ``"ok (k of n runs not run)"``, with ``": <reason>"`` when
+    the k share one reason, e.g. a snapshot's "not finished yet").
     """
     by = [by] if isinstance(by, str) else list(by)
     if not isinstance(records, pd.DataFrame):
@@ -70,9 +71,11 @@ def summarize(records: pd.DataFrame, by, metric: str = "test_acc") -> pd.DataFra
             if not np.isfinite(v).all():
                 raise ValueError(f"{metric} has NaN/Inf for {row}")
             skipped = len(g) - len(ok)
+            why = set(g.loc[g["status"] != "ok", "status"].astype(str).str.removeprefix("not run: "))
             row.update(mean=float(v.mean()), std=float(v.std(ddof=1)) if len(v) > 1 else np.nan, n=len(v),
                        params=float(ok["params"].astype(float).mean()) if "params" in ok else np.nan,
-                       status="ok" if skipped == 0 else f"ok ({skipped} of {len(g)} runs not run)")
+                       status="ok" if skipped == 0 else f"ok ({skipped} of {len(g)} runs not run"
+                                                        + (f": {why.pop()})" if len(why) == 1 else ")"))
         rows.append(row)
     return pd.DataFrame(rows)
 
