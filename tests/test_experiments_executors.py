@@ -198,6 +198,15 @@ def test_search_train_snapshot_lists_finished_units_and_runs_nothing(searched, t
     assert sorted(r["method"] for r in trecs) == sorted(["SPDNet", *E.FLOOR_METHODS])
     assert {r["status"] for r in trecs} == {"not run: " + E.SNAPSHOT_REASON}
     assert all(r["dataset"] == "radar_sim" for r in trecs)
+    assert all(r["epochs_done"] == 0 and r["epochs"] == TRAIN["epochs"] for r in trecs if r["method"] == "SPDNet")
+    # a training part-way: its epochs so far are reported
+    part = out / "train" / "radar_sim" / "SPDNet" / "seed0"
+    part.mkdir(parents=True)
+    (part / "metrics.json").write_text(json.dumps({"history": [{"epoch": 1}, {"epoch": 2}]}))
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "in progress: train radar_sim SPDNet seed 0: epoch 2 of 3" in r.stdout, r.stdout
+    import shutil as _sh
+    _sh.rmtree(out / "train" / "radar_sim")
     # the real run afterwards overwrites the snapshot's plans with finished records
     srecs2, trecs2 = E.run_search_and_train(SEARCH, dict(TRAIN, seeds=[0], methods=["SPDNet"]), out / "search",
                                             out / "train", None, progress=False)

@@ -143,6 +143,12 @@ def main(argv=None) -> int:
             recs = srecs + trecs
             print(f"search-train --snapshot: {sum(r['status'] == 'ok' for r in recs)} of {len(recs)} units finished "
                   f"(nothing run) -> {a.out}")
+            for r in recs:
+                if r["status"] != "ok" and r.get("epochs_done"):
+                    what = [r["stage"], r["dataset"], r.get("method"), r.get("weighting"),
+                            None if r.get("seed") is None else f"seed {r['seed']}"]
+                    print(f"  in progress: {' '.join(str(w) for w in what if w)}: epoch {r['epochs_done']} of "
+                          f"{r['epochs']}")
         else:
             _report(a.command, srecs + trecs, t0, a.out)
         return 0

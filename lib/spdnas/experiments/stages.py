@@ -76,9 +76,9 @@ class _Plan:
             elif kind == "recs":
                 out += list(v)
             elif v not in res and missing is not None:
-                base = self.units[v].args[0]["base"]
-                out += [{**base, "status": not_run(missing)}] if kind == "unit" else \
-                    [{**base, "method": m, "status": not_run(missing)} for m in FLOOR_METHODS]
+                spec = self.units[v].args[0]
+                base = {**spec["base"], "status": not_run(missing), **_epochs_done(spec)}
+                out += [base] if kind == "unit" else [{**base, "method": m} for m in FLOOR_METHODS]
             elif kind == "unit":
                 out.append(res[v])
             else:
@@ -87,6 +87,20 @@ class _Plan:
 
 
 SNAPSHOT_REASON = "not finished yet (snapshot of a run in progress)"
+
+
+def _epochs_done(spec: dict) -> dict:
+    """``{epochs_done, epochs}`` of an unfinished search or training unit from the metrics file its
+    last epoch wrote (``epochs_done`` 0 when it has not started); ``{}`` for units without epochs."""
+    kind = "search" if "search" in spec else "train" if "train" in spec else None
+    if kind is None:
+        return {}
+    p = Path(spec["folder"]) / ("search_metrics.json" if kind == "search" else "metrics.json")
+    try:
+        done = len(json.loads(p.read_text())["history"]) if p.is_file() else 0
+    except (ValueError, KeyError, TypeError):
+        done = 0
+    return {"epochs_done": done, "epochs": int(spec[kind]["epochs"])}
 
 
 def _search_units(cfg: dict) -> list[tuple[str, str]]:
