@@ -25,7 +25,7 @@ from ..nas.euclidean import search_euclidean, train_euclidean_genotype
 from ..spd import SPDNet
 from .config import FLOOR_METHODS
 from .setup import baseline_dims, load_or_reason
-from .units import claim_folder, finished_record, unit_key
+from .units import EPOCH_FILES, claim_folder, epoch_history, finished_record, unit_key
 
 __all__ = ["data_spec", "load_split", "search_job", "euclid_search_job", "train_job", "floors_job"]
 
@@ -66,19 +66,16 @@ def _finish(folder: Path, rec: dict) -> dict:
     return rec
 
 
-def _earlier_epochs_s(folder: Path, name: str, resume: bool) -> float:
-    """Seconds of the epochs a resumed unit ran in earlier calls, from the per-epoch ``time_s`` of its
-    metrics file ``name`` (written after each epoch's checkpoint; 0 when the unit starts afresh: no
-    checkpoint beside it, or the file is missing or unreadable), so that a record's ``time_s`` is
-    the unit's whole cost (wall time, pauses included), not only its last call's."""
-    p = folder / name
-    ckpt = folder / ("checkpoint.pt" if name == "metrics.json" else "search_checkpoint.pt")
-    if not resume or not p.is_file() or not ckpt.is_file():
+def _earlier_epochs_s(folder: Path, kind: str, resume: bool) -> float:
+    """Seconds of the epochs a resumed ``kind`` unit ran in earlier calls, from the per-epoch
+    ``time_s`` of its :func:`epoch_history` (0 when the unit starts afresh: no checkpoint beside it,
+    or the history is missing or unreadable), so that a record's ``time_s`` is the unit's whole cost
+    (wall time, pauses included), not only its last call's."""
+    if not resume or not (folder / EPOCH_FILES[kind][1]).is_file():
         return 0.0
     try:
-        hist = json.loads(p.read_text())["history"]
-        return float(sum(float(h.get("time_s", 0.0)) for h in hist))
-    except (ValueError, KeyError, TypeError, AttributeError):
+        return float(sum(float(h.get("time_s", 0.0)) for h in epoch_history(folder, kind)))
+    except (ValueError, TypeError, AttributeError):
         return 0.0
 
 
@@ -94,7 +91,7 @@ def search_job(spec: dict) -> dict:
     folder, rec, resume = _start(spec)
     if rec is not None:
         return rec
-    t0 = time.perf_counter() - _earlier_epochs_s(folder, "search_metrics.json", resume)
+    t0 = time.perf_counter() - _earlier_epochs_s(folder, "search", resume)
     write_json(folder / "nas_config.json", spec["nas_config"])
     d, _ = load_split(spec["data"])
     res = search(d, spec["search"], folder, resume=resume, progress=False)
@@ -115,7 +112,7 @@ def euclid_search_job(spec: dict) -> dict:
     folder, rec, resume = _start(spec)
     if rec is not None:
         return rec
-    t0 = time.perf_counter() - _earlier_epochs_s(folder, "search_metrics.json", resume)
+    t0 = time.perf_counter() - _earlier_epochs_s(folder, "search", resume)
     d, _ = load_split(spec["data"])
     res = search_euclidean(d, spec["search"], folder, resume=resume, progress=False)
     return _finish(folder, {"status": "ok", "key": spec["key"], "genotype": res["genotype"],
@@ -157,7 +154,7 @@ def train_job(spec: dict, *deps: dict) -> dict:
     folder, rec, resume = _start(spec)
     if rec is not None:
         return rec
-    t0 = time.perf_counter() - _earlier_epochs_s(folder, "metrics.json", resume)
+    t0 = time.perf_counter() - _earlier_epochs_s(folder, "train", resume)
     d, _ = load_split(spec["data"])
     tcfg = _shrink_batch(spec["train"], len(d["train"][1]))
     res, cx, extra = _fit(spec["base"]["method"], spec["data"]["name"], d, tcfg, folder, genotype, spec["net"],

@@ -23,7 +23,7 @@ from ..sweep.units import Unit, run_units
 from .config import CELL_SPACE_VARIANTS, FLOOR_METHODS, PROTOCOL_KEYS, WEIGHTINGS, for_dataset, stage_config
 from .jobs import data_spec, euclid_search_job, floors_job, search_job, train_job
 from .setup import dataset_options, dataset_status, load_or_reason, nas_cli_config, net_for
-from .units import finished_record, read_plan, slug, unit_key, write_plan
+from .units import epoch_history, finished_record, read_plan, slug, unit_key, write_plan
 
 __all__ = ["run_search_stage", "run_train_stage", "run_search_and_train", "run_data_efficiency_stage", "run_cell_spaces_stage",
            "cell_space_population"]
@@ -95,12 +95,7 @@ def _epochs_done(spec: dict) -> dict:
     kind = "search" if "search" in spec else "train" if "train" in spec else None
     if kind is None:
         return {}
-    p = Path(spec["folder"]) / ("search_metrics.json" if kind == "search" else "metrics.json")
-    try:
-        done = len(json.loads(p.read_text())["history"]) if p.is_file() else 0
-    except (ValueError, KeyError, TypeError):
-        done = 0
-    return {"epochs_done": done, "epochs": int(spec[kind]["epochs"])}
+    return {"epochs_done": len(epoch_history(spec["folder"], kind)), "epochs": int(spec[kind]["epochs"])}
 
 
 def _search_units(cfg: dict) -> list[tuple[str, str]]:
@@ -267,16 +262,14 @@ def run_search_and_train(search_cfg: dict, train_cfg: dict, search_out, train_ou
     searched.update({sk: {"status": "ok", "pending": k} for sk, k in splan.pending().items()})
     tcfg, tplan, skipped = _plan_train(train_cfg, info, searched, train_out, shared_data)
     if snapshot:
-        why = SNAPSHOT_REASON
-        srecs, trecs = splan.collect({}, why), tplan.collect({}, why) + skipped
-        write_plan(Path(search_out), "search", scfg, srecs)
-        write_plan(Path(train_out), "train", tcfg, trecs)
-        return srecs, trecs
-    if hasattr(progress, "update"):
-        progress.update(splan.finished() + tplan.finished())
-    res = run_units([*splan.units.values(), *tplan.units.values()], executor, workers=workers, progress=progress,
-                    desc="searches and trainings")
-    srecs, trecs = splan.collect(res), tplan.collect(res) + skipped
+        res, why = {}, SNAPSHOT_REASON
+    else:
+        if hasattr(progress, "update"):
+            progress.update(splan.finished() + tplan.finished())
+        res = run_units([*splan.units.values(), *tplan.units.values()], executor, workers=workers,
+                        progress=progress, desc="searches and trainings")
+        why = None
+    srecs, trecs = splan.collect(res, why), tplan.collect(res, why) + skipped
     write_plan(Path(search_out), "search", scfg, srecs)
     write_plan(Path(train_out), "train", tcfg, trecs)
     return srecs, trecs

@@ -13,7 +13,12 @@ from ..core.io import read_json
 from ..core.io import atomic_write_text
 from ..core.io import write_json
 
-__all__ = ["unit_key", "finished_record", "claim_folder", "slug", "read_plan", "read_records", "write_plan"]
+__all__ = ["unit_key", "finished_record", "claim_folder", "slug", "read_plan", "read_records", "write_plan",
+           "EPOCH_FILES", "epoch_history"]
+
+#: per unit kind with epochs: the metrics file each epoch writes (after its checkpoint) and that checkpoint
+EPOCH_FILES = {"search": ("search_metrics.json", "search_checkpoint.pt"), "train": ("metrics.json", "checkpoint.pt")}
+
 
 def unit_key(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -37,10 +42,21 @@ def claim_folder(folder: Path, key: str) -> bool:
     p = folder / "unit_key"
     same = p.is_file() and p.read_text().strip() == key
     if not same:
-        for f in ("record.json", "checkpoint.pt", "search_checkpoint.pt"):
+        for f in ("record.json", *(ckpt for _, ckpt in EPOCH_FILES.values())):
             (folder / f).unlink(missing_ok=True)
         atomic_write_text(p, key + "\n")
     return same
+
+
+def epoch_history(folder: str | os.PathLike, kind: str) -> list:
+    """The per-epoch history a ``kind`` ("search" / "train") unit in ``folder`` has written so far
+    ([] when it has not started, or its metrics file is missing or unreadable)."""
+    p = Path(folder) / EPOCH_FILES[kind][0]
+    try:
+        hist = json.loads(p.read_text())["history"] if p.is_file() else []
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return []
+    return hist if isinstance(hist, list) else []
 
 
 def slug(method: str) -> str:
