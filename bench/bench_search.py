@@ -1,6 +1,7 @@
 """Per-step time of the SPDNetNAS search: this package's batched supernet vs the official approach.
 
-    python bench/bench_search.py [--batch 30] [--repeats 5] [--threads 1 2] [--backends auto torch] [--out FILE]
+    python bench/bench_search.py [--batch 30] [--repeats 5] [--threads 1 2] [--backends auto torch]
+                                 [--products auto] [--dtypes float64 float32] [--out FILE]
 
 "Official approach" is a minimal re-implementation, inside this file, of how the official code
 (rheasukthanker/SPDNetNAS) evaluates the same RADAR supernet (20x20 -> 10x10, cells reduce/normal
@@ -17,8 +18,9 @@ threads; for t > 1 the two Hessian-vector passes of a second-order step run conc
 other pass splits each cell into two concurrent branches, as ``spdnas.nas.search`` does with its
 default ``threads=2``) times eigensolvers (``--backends``: 'auto',
 the compiled small-matrix kernel of ``spdnas.spd.small_eigh``, and 'torch', LAPACK through
-``torch.linalg.eigh``) — are measured interleaved round by round, so load drifting on a shared
-machine hits them alike. The table also
+``torch.linalg.eigh``) times product backends (``--products``: 'auto', the congruences of
+``spdnas.spd.products`` in NumPy's BLAS, the default; 'torch', ``torch.matmul``) — are measured
+interleaved round by round, so load drifting on a shared machine hits them alike. The table also
 gives eigendecompositions (SVDs for the official style) per forward pass and the eigh floor:
 matrices per pass x the per-matrix eigensolver time (of the configuration's backend) measured in
 the same run.
@@ -295,6 +297,9 @@ def main(argv=None):
                     help="spectral worker threads of our supernet, one measurement each (intra-op: 1, as the search)")
     ap.add_argument("--backends", nargs="+", default=list(SF.EIGH_BACKENDS), choices=SF.EIGH_BACKENDS,
                     help="eigensolvers of our supernet ('auto': compiled kernel for small matrices, 'torch': LAPACK)")
+    ap.add_argument("--products", nargs="+", default=["auto"], choices=SF.PRODUCT_BACKENDS,
+                    help="backends of the congruences ('auto': NumPy's BLAS on the CPU, 'torch': torch.matmul)")
+    ap.add_argument("--dtypes", nargs="+", default=["float64", "float32"], choices=["float64", "float32"])
     ap.add_argument("--skip-official", action="store_true", help="only measure this package's supernet")
     ap.add_argument("--out", default=None)
     a = ap.parse_args(argv)
@@ -304,19 +309,31 @@ def main(argv=None):
     X, y = radar_like(2 * a.batch)
     xt, yt, xv, yv = X[:a.batch], y[:a.batch], X[a.batch:], y[a.batch:]
     steps = (1500 // 30) * 20  # RADAR protocol: 1500 training samples, batch 30, 20 search epochs
-    configs = [(t, b) for t in a.threads for b in a.backends]
-    res = {"batch": a.batch, "threads": a.threads, "backends": a.backends, "repeats": a.repeats, "clock": "perf_counter",
+    configs = [(t, b, p) for t in a.threads for b in a.backends for p in a.products]
+    res = {"batch": a.batch, "threads": a.threads, "backends": a.backends, "products": a.products,
+           "repeats": a.repeats, "clock": "perf_counter",
            "load_average_start": os.getloadavg()[0], "ours": {}}
 
     models = {}
-    for dtype in ("float64", "float32"):
+    for dtype in ("float64", "float32"):  # float32 starts from the float64 net's weights
         torch.manual_seed(0)
         net = SuperNet(net_config("radar", dtype=dtype))
         if dtype == "float32":  # identical weights to the float64 net
             net.load_state_dict({k: v.float() if v.is_floating_point() else v
                                  for k, v in models["float64"].state_dict().items()})
         models[dtype] = net
+    # float32 accuracy: second-order α-gradients at identical weights vs float64 (before any timed step)
+    g = {}
     for dtype, net in models.items():
+        torch.manual_seed(1)
+        dt = net.head_dtype()
+        with SF.checks(False):
+            g[dtype] = Architect(net, 2).arch_grads(xt.to(dt), yt, xv.to(dt), yv, 0.025)
+    num = sum(float((a64 - a32.double()).norm() ** 2) for a64, a32 in zip(g["float64"], g["float32"]))
+    den = sum(float(a64.norm() ** 2) for a64 in g["float64"])
+    res["float32_second_order_alpha_grad_rel_err"] = math.sqrt(num / den)
+
+    for dtype, net in ((d, m) for d, m in models.items() if d in a.dtypes):
         dt = net.head_dtype()
         xt_, xv_ = xt.to(dt), xv.to(dt)
         opt = riemannian_optimizer(net.weights(), "sgd", lr=0.025, momentum=0.9)
@@ -336,41 +353,30 @@ def main(argv=None):
         # configurations (thread budget, eigensolver) interleaved round by round, so drifting
         # machine load hits them alike
         times = {c: {k: [] for k in jobs} for c in configs}
-        for t, b in configs:
-            with SF.eigh_workers(t), SF.eigh_backend(b):
+        for t, b, p in configs:
+            with SF.eigh_workers(t), SF.eigh_backend(b), SF.product_backend(p):
                 for fn in jobs.values():
                     fn()  # warm-up (also compiles the eigensolver kernel)
         for _ in range(a.repeats):
-            for t, b in configs:
-                with SF.eigh_workers(t), SF.eigh_backend(b):
+            for t, b, p in configs:
+                with SF.eigh_workers(t), SF.eigh_backend(b), SF.product_backend(p):
                     for k, fn in jobs.items():
                         t0 = time.perf_counter()
                         fn()
-                        times[(t, b)][k].append(time.perf_counter() - t0)
+                        times[(t, b, p)][k].append(time.perf_counter() - t0)
         with count_eigh() as ce, SF.eigh_backend("torch"):  # every decomposition through torch.linalg.eigh
             our_pass()
         per_pass = ce.summary()
         units = {b: eigh_unit_times(dt, time.perf_counter, b) for b in a.backends}
-        for t, b in configs:
+        for t, b, p in configs:
             unit = units[b]
             floor = sum(v["matrices"] * unit[int(k.split("x")[0])] for k, v in per_pass.items())
             r = {"eigh_per_pass": per_pass, "eigh_unit_s": {f"{n}x{n}": u for n, u in unit.items()},
                  "eigh_floor_pass_s": floor, "eigh_floor_second_order_step_s": 5 * floor}
-            for k, v in times[(t, b)].items():
+            for k, v in times[(t, b, p)].items():
                 r[f"{k}_s"], r[f"{k}_min_s"] = statistics.median(v), min(v)
             r["radar_full_search_projection_min"] = steps * r["second_order_step_s"] / 60
-            res["ours"][f"{dtype}/{t}t/{b}"] = r
-
-    # float32 accuracy: second-order α-gradients at identical weights vs float64
-    g = {}
-    for dtype, net in models.items():
-        torch.manual_seed(1)
-        dt = net.head_dtype()
-        with SF.checks(False):
-            g[dtype] = Architect(net, 2).arch_grads(xt.to(dt), yt, xv.to(dt), yv, 0.025)
-    num = sum(float((a64 - a32.double()).norm() ** 2) for a64, a32 in zip(g["float64"], g["float32"]))
-    den = sum(float(a64.norm() ** 2) for a64 in g["float64"])
-    res["float32_second_order_alpha_grad_rel_err"] = math.sqrt(num / den)
+            res["ours"][f"{dtype}/{t}t/{b}" + ("" if p == "auto" else f"/{p}-products")] = r
 
     if not a.skip_official:
         torch.manual_seed(0)

@@ -12,7 +12,10 @@ backend) on SPD matrices; steps and floor alternate round by round and the ratio
 the per-round ratios (drifting load hits both alike). The *products floor* replays, the same way,
 every matrix product the step makes (``bmm``/``mm``/``baddbmm``/``addmm`` operand shapes from the torch
 profiler) with torch and with NumPy: (eigh floor + products) / eigh floor is a lower bound of the
-ratio for a step made of these decompositions and products. Numbers only, no asserts.
+ratio for a step made of these decompositions and products (recorded with the product backend
+'torch', so that the congruences that the default backend computes in NumPy are among them). The
+step is also timed with every congruence through ``torch.matmul`` (product backend 'torch'), to show
+what :mod:`spdnas.spd.products` saves. Numbers only, no asserts.
 """
 
 from __future__ import annotations
@@ -137,8 +140,13 @@ def bench_network(name, model, X, y, repeats: int, device: str) -> dict:
     model.eval()
     with _Recorder() as re_:
         evaluate()
+    def step_torch_products():  # the same step with every congruence through torch.matmul (MKL)
+        with runtime.product_backend("torch"):
+            step()
+
     model.train()
-    prods = _products(step)
+    with runtime.product_backend("torch"):  # every product of the step as a torch product, to replay
+        prods = _products(step)
     rng = np.random.default_rng(1)
     pairs = [(torch.as_tensor(rng.standard_normal(a), dtype=X.dtype, device=device),
               torch.as_tensor(rng.standard_normal(b), dtype=X.dtype, device=device)) for a, b in prods]
@@ -175,10 +183,13 @@ def bench_network(name, model, X, y, repeats: int, device: str) -> dict:
         model.eval()
         tv, tve = timed(evaluate), timed(f_eval)
         model.train()
-        rows.append((ts, te, tv, tve, tp, tn))
+        tt = timed(step_torch_products)
+        rows.append((ts, te, tv, tve, tp, tn, tt))
     a = np.array(rows)
     return {"network": name, "step_ms": 1e3 * float(np.median(a[:, 0])), "eigh_floor_ms": 1e3 * float(np.median(a[:, 1])),
-            "ratio": float(np.median(a[:, 0] / a[:, 1])), "eval_ms": 1e3 * float(np.median(a[:, 2])),
+            "ratio": float(np.median(a[:, 0] / a[:, 1])),
+            "step_torch_products_ms": 1e3 * float(np.median(a[:, 6])),
+            "ratio_torch_products": float(np.median(a[:, 6] / a[:, 1])), "eval_ms": 1e3 * float(np.median(a[:, 2])),
             "eval_eigh_floor_ms": 1e3 * float(np.median(a[:, 3])), "eval_ratio": float(np.median(a[:, 2] / a[:, 3])),
             "products": len(prods), "products_ms": 1e3 * float(np.median(a[:, 4])),
             "products_numpy_ms": 1e3 * float(np.median(a[:, 5])),
@@ -201,14 +212,16 @@ def main(argv=None):
         raise SystemExit("--device cuda: no CUDA device here")
     torch.set_num_threads(a.threads)
     rows = []
-    print(f"{'network':42s} {'step ms':>8s} {'eigh ms':>8s} {'ratio':>6s} | {'eval ms':>8s} {'eigh ms':>8s} "
+    print(f"{'network':42s} {'step ms':>8s} {'eigh ms':>8s} {'ratio':>6s} {'torch-products step ms (ratio)':>31s} | "
+          f"{'eval ms':>8s} {'eigh ms':>8s} "
           f"{'ratio':>6s} | products: n, ms MKL / OpenBLAS, (eigh+products)/eigh MKL / OpenBLAS | eigh calls (matrices)")
     for name, model, X, y in networks(a.device):
         if a.only and a.only not in name:
             continue
         row = bench_network(name, model, X, y, a.repeats, a.device)
         rows.append(row)
-        print(f"{name:42s} {row['step_ms']:8.1f} {row['eigh_floor_ms']:8.1f} {row['ratio']:6.2f} | "
+        tp = f"{row['step_torch_products_ms']:.1f} ({row['ratio_torch_products']:.2f})"
+        print(f"{name:42s} {row['step_ms']:8.1f} {row['eigh_floor_ms']:8.1f} {row['ratio']:6.2f} {tp:>31s} | "
               f"{row['eval_ms']:8.1f} {row['eval_eigh_floor_ms']:8.1f} {row['eval_ratio']:6.2f} | "
               f"{row['products']} {row['products_ms']:.1f} / {row['products_numpy_ms']:.1f} ms, "
               f"{row['floor_ratio']:.2f} / {row['floor_ratio_numpy']:.2f} | "

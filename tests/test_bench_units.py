@@ -34,6 +34,9 @@ def test_train_bench_records_the_eigendecompositions_it_replays(benches, tmp_pat
     for r in rows.values():
         assert r["step_ms"] > 0 and r["eigh_floor_ms"] > 0 and r["ratio"] > 0 and r["eigh_calls"] > 0
         assert r["products"] > 0 and r["products_ms"] > 0 and r["floor_ratio"] > 1 and r["floor_ratio_numpy"] > 1
+        assert r["step_torch_products_ms"] > 0 and r["ratio_torch_products"] > 0
+    # the products are recorded as torch products although the default backend computes congruences in NumPy
+    assert spdnet["products"] >= 6  # at least the BiMaps' two products forward and the backward's
 
 
 def test_train_bench_finds_every_matrix_product(benches):

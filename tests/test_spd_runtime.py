@@ -20,10 +20,11 @@ REEXPORTED = [
     "set_checks", "checks", "checks_enabled", "thread_settings", "use_settings", "run_concurrently",
     "set_eigh_workers", "eigh_workers", "set_eigh_backend", "eigh_backend", "EIGH_BACKENDS",
     "set_fast_divided_differences", "fast_divided_differences",
+    "set_product_backend", "product_backend", "PRODUCT_BACKENDS",
 ]
-# public in runtime for the other spd modules (functional, parallel), not part of functional's API
+# public in runtime for the other spd modules (functional, parallel, products), not part of functional's API
 RUNTIME_ONLY = ["fast_divided_differences_enabled", "workers", "spectral_eigh", "EIGH_MIN_CHUNK", "map_rows",
-                "fan_out"]
+                "fan_out", "product_backend_name"]
 
 
 def test_public_names_are_reexported_by_functional_as_the_same_objects():

@@ -94,7 +94,8 @@ def test_errors_in_a_worker_chunk_reach_the_caller():
 
 def test_settings_are_thread_local_and_can_be_handed_over():
     seen = {}
-    with F.checks(False), F.fast_divided_differences(True), F.eigh_workers(2), F.eigh_backend("torch"):
+    with F.checks(False), F.fast_divided_differences(True), F.eigh_workers(2), F.eigh_backend("torch"), \
+            F.product_backend("torch"):
         mine = F.thread_settings()
 
         def other():
@@ -106,8 +107,8 @@ def test_settings_are_thread_local_and_can_be_handed_over():
         t = threading.Thread(target=other)
         t.start()
         t.join()
-    assert mine == {"checks": False, "fast": True, "workers": 2, "backend": "torch"}
-    defaults = {"checks": True, "fast": False, "workers": 1, "backend": "auto"}
+    assert mine == {"checks": False, "fast": True, "workers": 2, "backend": "torch", "products": "torch"}
+    defaults = {"checks": True, "fast": False, "workers": 1, "backend": "auto", "products": "auto"}
     assert seen["plain"] == defaults  # the global defaults
     assert seen["handed"] == mine and seen["after"] == seen["plain"]
     assert F.thread_settings() == defaults
@@ -191,7 +192,7 @@ def _child_logm():
 def test_run_concurrently_hands_over_settings_and_checks_its_input():
     with F.checks(False), F.eigh_workers(2), F.eigh_backend("torch"):
         seen = F.run_concurrently([F.thread_settings, F.thread_settings, lambda: threading.current_thread().name])
-    assert seen[0] == seen[1] == {"checks": False, "fast": False, "workers": 1, "backend": "torch"}
+    assert seen[0] == seen[1] == {"checks": False, "fast": False, "workers": 1, "backend": "torch", "products": "auto"}
     assert seen[2].startswith("spdnas-eigh")  # the last call ran in a worker thread
     for bad in ([], [1, 2]):
         with pytest.raises(ValueError, match="zero-argument callables"):

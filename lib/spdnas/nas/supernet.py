@@ -26,6 +26,7 @@ import torch.nn.functional as tF
 
 from ..spd import functional as F
 from ..spd import geometry as G
+from ..spd import products
 from ..spd.modules import SPDBatchNorm, sparsemax, stiefel_init
 from ..spd.parallel import branches, parallel_branches_enabled
 from .genotype import derive_genotype
@@ -78,11 +79,17 @@ def _stiefel(*shape):
 def bimap(W: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
     """Batched BiMap: W (..., Co, Ci, n, m), Z (..., B, Ci, n, n) -> (..., B, Co, m, m).
 
-    Leading dims broadcast. Two einsum contractions, each one GEMM per (lead, channel): Z W over
-    the input channel's rows, then Wᵀ(.) summed over input channels; no broadcast copies of Z.
+    Leading dims broadcast. On the CPU one congruence per (lead, batch item, output, input channel)
+    in NumPy's BLAS (:mod:`spdnas.spd.products`), summed over input channels; otherwise two einsum
+    contractions, each one GEMM per (lead, channel): Z W over the input channel's rows, then Wᵀ(.)
+    summed over input channels; no broadcast copies of Z.
     """
-    P = torch.einsum("...bcij,...ocjm->...bocim", Z, W)
-    return F.sym(torch.einsum("...ocim,...bocin->...bomn", W, P))
+    Wt = W.transpose(-1, -2).unsqueeze(-5)
+    Zb = Z.unsqueeze(-4)
+    if products.uses_numpy(Wt, Zb):
+        return products.congruence(Wt, Zb, symmetrize=True).sum(-3)
+    ZW = torch.einsum("...bcij,...ocjm->...bocim", Z, W)
+    return F.sym(torch.einsum("...ocim,...bocin->...bomn", W, ZW))
 
 
 def _batchnorm(bn: SPDBatchNorm, Y: torch.Tensor, running_mean: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,7 @@
 the layers are ``torch.nn`` modules re-exported here.
 """
 
-from . import functional, geometry, parallel, small_eigh
+from . import functional, geometry, parallel, products, small_eigh
 from .functional import (
     check_spd,
     check_symmetric,

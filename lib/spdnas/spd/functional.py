@@ -20,8 +20,8 @@ Backward on the CPU: the Loewner matrix times sym(Uᵀ G U) is one compiled pass
 quotient for well-separated eigenvalues), used whenever no graph is being recorded; the torch forms
 below serve other devices, double backward, and installations without numba.
 
-Run-time settings (value checks, fast divided differences, eigensolver backend, worker threads)
-live in :mod:`spdnas.spd.runtime` and are re-exported here.
+Run-time settings (value checks, fast divided differences, eigensolver backend, worker threads,
+the backend of the congruences of :mod:`spdnas.spd.products`) live in :mod:`spdnas.spd.runtime` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -30,19 +30,22 @@ import math
 
 import torch
 
-from . import loewner_kernel, runtime
+from . import loewner_kernel, products, runtime
 from .runtime import (
     EIGH_BACKENDS,
+    PRODUCT_BACKENDS,
     checks,
     checks_enabled,
     eigh_backend,
     eigh_workers,
     fast_divided_differences,
+    product_backend,
     run_concurrently,
     set_checks,
     set_eigh_backend,
     set_eigh_workers,
     set_fast_divided_differences,
+    set_product_backend,
     thread_settings,
     use_settings,
 )
@@ -63,6 +66,9 @@ __all__ = [
     "set_eigh_backend",
     "eigh_backend",
     "EIGH_BACKENDS",
+    "set_product_backend",
+    "product_backend",
+    "PRODUCT_BACKENDS",
     "set_fast_divided_differences",
     "fast_divided_differences",
     "eigh",
@@ -264,7 +270,7 @@ def _flat(X: torch.Tensor) -> torch.Tensor:
 
 
 def _rebuild(U: torch.Tensor, fL: torch.Tensor) -> torch.Tensor:
-    return (U * fL.unsqueeze(-2)) @ U.transpose(-1, -2)
+    return products.chain(U * fL.unsqueeze(-2), U.transpose(-1, -2))
 
 
 def _dk(L: torch.Tensor, U: torch.Tensor, terms, fast: bool = False) -> torch.Tensor:
@@ -278,7 +284,7 @@ def _dk(L: torch.Tensor, U: torch.Tensor, terms, fast: bool = False) -> torch.Te
     Ut = U.transpose(-1, -2)
     acc = None
     for kind, p, a, c, G in terms:
-        A = Ut @ G @ U
+        A = products.chain(Ut, G, U)
         if loewner_kernel.supports(A, kind):
             acc = loewner_kernel.hadamard_sym(L, A, kind, p, _rtol(L.dtype), a, c, out=acc)
             continue
@@ -286,7 +292,7 @@ def _dk(L: torch.Tensor, U: torch.Tensor, terms, fast: bool = False) -> torch.Te
         if c != 1.0:
             t.mul_(c)
         acc = t if acc is None else acc.add_(t)
-    return U @ acc @ Ut
+    return products.chain(U, acc, Ut)
 
 
 class _Spectral(torch.autograd.Function):
@@ -327,7 +333,7 @@ class _SqrtInvSqrt(torch.autograd.Function):
             L, U = runtime.spectral_eigh(Xc)
             s = torch.sqrt(L)
             Ut = U.transpose(-1, -2)
-            return L, U, (U * s.unsqueeze(-2)) @ Ut, (U / s.unsqueeze(-2)) @ Ut
+            return L, U, products.chain(U * s.unsqueeze(-2), Ut), products.chain(U / s.unsqueeze(-2), Ut)
 
         L, U, S, Si = runtime.map_rows(work, _flat(X))
         if pd_name is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from . import functional as F
+from . import products
 
 __all__ = [
     "distance",
@@ -25,15 +26,16 @@ __all__ = [
 
 
 def congruence(A: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
-    """A X Aᵀ (batched), symmetrised to remove round-off asymmetry."""
-    return F.sym(A @ X @ A.transpose(-1, -2))
+    """A X Aᵀ (batched, X symmetric), symmetrised to remove round-off asymmetry (NumPy's BLAS on the
+    CPU: :mod:`spdnas.spd.products`)."""
+    return products.congruence(A, X, symmetrize=True)
 
 
 def sandwich(S: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
     """S X S for symmetric S (batched), not symmetrised: for matrices handed straight to a spectral
     function, which reads only the lower triangle and returns symmetric gradients (so the
     symmetrisation of :func:`congruence` would change nothing but round-off and cost two passes)."""
-    return S @ X @ S
+    return products.congruence(S, X) if products.uses_numpy(S, X) else S @ X @ S
 
 
 def recentre(X: torch.Tensor, M: torch.Tensor, check: bool = True) -> torch.Tensor:

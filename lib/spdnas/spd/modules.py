@@ -17,6 +17,7 @@ import torch.nn.functional as tF
 
 from . import functional as F
 from . import geometry as G
+from . import products
 
 __all__ = [
     "BiMap",
@@ -85,10 +86,13 @@ class BiMap(nn.Module):
         if X4.shape[-1] != self.in_dim:
             raise ValueError(f"BiMap: expects {self.in_dim}x{self.in_dim} matrices, got {X4.shape[-1]}")
         W = self.weight.to(X4.dtype)
-        # (B, 1, Ci, n, n) @ (1, Co, Ci, n, m) -> (B, Co, Ci, n, m); then Wᵀ(.) and sum over Ci
-        XW = X4.unsqueeze(1) @ W.unsqueeze(0)
-        Y = (W.transpose(-1, -2).unsqueeze(0) @ XW).sum(2)
-        Y = F.sym(Y)
+        Wt, Xb = W.transpose(-1, -2).unsqueeze(0), X4.unsqueeze(1)
+        if products.uses_numpy(Wt, Xb):  # NumPy's BLAS: one congruence per (item, Co, Ci), summed over Ci
+            Y = products.congruence(Wt, Xb, symmetrize=True).sum(2)
+        else:
+            # (B, 1, Ci, n, n) @ (1, Co, Ci, n, m) -> (B, Co, Ci, n, m); then Wᵀ(.) and sum over Ci
+            XW = Xb @ W.unsqueeze(0)
+            Y = F.sym((Wt @ XW).sum(2))
         return Y.squeeze(1) if (was3 and self.out_channels == 1) else Y
 
     @staticmethod

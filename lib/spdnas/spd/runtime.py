@@ -4,7 +4,9 @@ Each setting has a global default and a per-thread override: value checks (:func
 :func:`checks`), the fast divided differences (:func:`set_fast_divided_differences`,
 :func:`fast_divided_differences`), the eigensolver (:func:`set_eigh_backend`, :func:`eigh_backend`;
 the environment variable ``SPDNAS_EIGH=torch`` sets the global default) and the number of worker
-threads (:func:`set_eigh_workers`, :func:`eigh_workers`). The context managers act on the calling
+threads (:func:`set_eigh_workers`, :func:`eigh_workers`), and the backend of the batched congruences
+A X Aᵀ of :mod:`spdnas.spd.products` (:func:`set_product_backend`, :func:`product_backend`; the
+environment variable ``SPDNAS_PRODUCTS=torch`` sets the global default). The context managers act on the calling
 thread only; :func:`thread_settings` / :func:`use_settings` hand them to another thread.
 :func:`spectral_eigh` decomposes with the chosen backend: on the CPU, matrices up to 24×24 by a
 compiled batched kernel (:mod:`spdnas.spd.small_eigh`, numba; about twice as fast as torch's loop
@@ -38,6 +40,10 @@ __all__ = [
     "set_eigh_backend",
     "eigh_backend",
     "EIGH_BACKENDS",
+    "set_product_backend",
+    "product_backend",
+    "product_backend_name",
+    "PRODUCT_BACKENDS",
     "spectral_eigh",
     "thread_settings",
     "use_settings",
@@ -53,6 +59,8 @@ _EIGH_WORKERS = 1
 EIGH_BACKENDS = ("auto", "torch")
 _EIGH_BACKEND = "auto"
 _EIGH_POOL = None
+PRODUCT_BACKENDS = ("auto", "torch")
+_PRODUCT_BACKEND = "auto"
 EIGH_MIN_CHUNK = 64  # 10x10 matrices per worker below which splitting does not pay
 _CHUNK_MIN_WORK = EIGH_MIN_CHUNK * 10 ** 3  # the same in units of n^3 (eigh cost grows like n^3)
 
@@ -64,6 +72,7 @@ class _ThreadSettings(threading.local):
     fast = None
     workers = None
     backend = None
+    products = None
 
 
 _LOCAL = _ThreadSettings()
@@ -142,6 +151,8 @@ def _forget_pool_in_child() -> None:
     # never run, so the child starts a fresh pool on first use
     global _EIGH_POOL
     _EIGH_POOL = None
+PRODUCT_BACKENDS = ("auto", "torch")
+_PRODUCT_BACKEND = "auto"
 
 
 os.register_at_fork(after_in_child=_forget_pool_in_child)
@@ -202,6 +213,37 @@ def _backend() -> str:
     return _EIGH_BACKEND if v is None else v
 
 
+def _check_product_backend(name, where):
+    if name not in PRODUCT_BACKENDS:
+        raise ValueError(f"{where}: unknown product backend {name!r}; choose from {PRODUCT_BACKENDS}")
+
+
+def set_product_backend(name: str) -> None:
+    """Global backend of the batched congruences: 'auto' (NumPy's BLAS for float32/float64 CPU
+    tensors, torch otherwise) or 'torch' (always ``torch.matmul``)."""
+    global _PRODUCT_BACKEND
+    _check_product_backend(name, "set_product_backend")
+    _PRODUCT_BACKEND = name
+
+
+_env_products = os.environ.get("SPDNAS_PRODUCTS", "").strip()
+if _env_products:
+    _check_product_backend(_env_products, "environment variable SPDNAS_PRODUCTS")
+    _PRODUCT_BACKEND = _env_products
+
+
+def product_backend(name: str):
+    """Use product backend ``name`` ('auto' or 'torch') in the current thread for the block."""
+    _check_product_backend(name, "product_backend")
+    return _thread_override("products", name)
+
+
+def product_backend_name() -> str:
+    """The product backend of the current thread (context override, else the global setting)."""
+    v = _LOCAL.products
+    return _PRODUCT_BACKEND if v is None else v
+
+
 def spectral_eigh(X: torch.Tensor):
     """Eigendecomposition used by the spectral functions (lower triangle, no autograd needed)."""
     if _backend() == "auto" and small_eigh.supports(X):
@@ -211,12 +253,12 @@ def spectral_eigh(X: torch.Tensor):
 
 def thread_settings() -> dict:
     """The current thread's effective settings (checks, fast divided differences, eigh workers,
-    eigensolver backend).
+    eigensolver backend, product backend).
 
     Pass them to :func:`use_settings` in a worker thread so it computes as the caller would.
     """
     return {"checks": checks_enabled(), "fast": fast_divided_differences_enabled(), "workers": workers(),
-            "backend": _backend()}
+            "backend": _backend(), "products": product_backend_name()}
 
 
 @contextlib.contextmanager
@@ -224,13 +266,15 @@ def use_settings(settings: dict):
     """Apply settings from :func:`thread_settings` to the current thread for the block."""
     backend = settings.get("backend", _backend())
     _check_backend(backend, "use_settings")
-    old = (_LOCAL.checks, _LOCAL.fast, _LOCAL.workers, _LOCAL.backend)
-    _LOCAL.checks, _LOCAL.fast, _LOCAL.workers, _LOCAL.backend = (
-        bool(settings["checks"]), bool(settings["fast"]), int(settings["workers"]), backend)
+    products = settings.get("products", product_backend_name())
+    _check_product_backend(products, "use_settings")
+    old = (_LOCAL.checks, _LOCAL.fast, _LOCAL.workers, _LOCAL.backend, _LOCAL.products)
+    _LOCAL.checks, _LOCAL.fast, _LOCAL.workers, _LOCAL.backend, _LOCAL.products = (
+        bool(settings["checks"]), bool(settings["fast"]), int(settings["workers"]), backend, products)
     try:
         yield
     finally:
-        _LOCAL.checks, _LOCAL.fast, _LOCAL.workers, _LOCAL.backend = old
+        _LOCAL.checks, _LOCAL.fast, _LOCAL.workers, _LOCAL.backend, _LOCAL.products = old
 
 
 def _chunks(count: int, n: int, device) -> int:
