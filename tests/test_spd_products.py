@@ -159,11 +159,12 @@ def test_blas_threads_follow_torch_and_settings_reach_worker_threads():
     assert isinstance(np.__version__, str)
 
 
-def test_environment_variable_sets_the_default_product_backend():
-    code = "from spdnas.spd import functional as F; print(F.thread_settings()['products'])"
-    env = dict(os.environ, SPDNAS_PRODUCTS="torch")
+@pytest.mark.parametrize("var, key, bad", [("SPDNAS_PRODUCTS", "products", "mkl"), ("SPDNAS_EIGH", "backend", "magma")])
+def test_environment_variables_set_the_default_backends(var, key, bad):
+    code = f"from spdnas.spd import functional as F; print(F.thread_settings()[{key!r}])"
+    env = dict(os.environ, **{var: "torch"})
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "torch", out.stderr
-    env["SPDNAS_PRODUCTS"] = "mkl"
+    env[var] = bad
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    assert out.returncode != 0 and "SPDNAS_PRODUCTS" in out.stderr and "mkl" in out.stderr
+    assert out.returncode != 0 and var in out.stderr and bad in out.stderr

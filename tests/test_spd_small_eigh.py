@@ -1,9 +1,5 @@
 """The compiled small-matrix eigensolver (spdnas.spd.small_eigh) against scipy/LAPACK in float64."""
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import scipy.linalg
@@ -159,13 +155,3 @@ def test_dispatch_uses_the_kernel_only_where_it_applies(monkeypatch):
     assert used == []
     with pytest.raises(ValueError, match="numba is not installed"):
         real(small)
-
-
-def test_environment_variable_sets_the_default_backend():
-    code = "from spdnas.spd import functional as F; print(F.thread_settings()['backend'])"
-    env = dict(os.environ, SPDNAS_EIGH="torch")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0 and out.stdout.strip() == "torch", out.stderr
-    env["SPDNAS_EIGH"] = "magma"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    assert out.returncode != 0 and "SPDNAS_EIGH" in out.stderr and "magma" in out.stderr

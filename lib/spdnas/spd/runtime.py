@@ -57,10 +57,8 @@ _CHECKS = True
 _FAST_DD = False
 _EIGH_WORKERS = 1
 EIGH_BACKENDS = ("auto", "torch")
-_EIGH_BACKEND = "auto"
 _EIGH_POOL = None
 PRODUCT_BACKENDS = ("auto", "torch")
-_PRODUCT_BACKEND = "auto"
 EIGH_MIN_CHUNK = 64  # 10x10 matrices per worker below which splitting does not pay
 _CHUNK_MIN_WORK = EIGH_MIN_CHUNK * 10 ** 3  # the same in units of n^3 (eigh cost grows like n^3)
 
@@ -151,8 +149,6 @@ def _forget_pool_in_child() -> None:
     # never run, so the child starts a fresh pool on first use
     global _EIGH_POOL
     _EIGH_POOL = None
-PRODUCT_BACKENDS = ("auto", "torch")
-_PRODUCT_BACKEND = "auto"
 
 
 os.register_at_fork(after_in_child=_forget_pool_in_child)
@@ -183,65 +179,66 @@ def eigh_workers(n: int):
     return _thread_override("workers", n)
 
 
-def _check_backend(name, where):
-    if name not in EIGH_BACKENDS:
-        raise ValueError(f"{where}: unknown eigensolver backend {name!r}; choose from {EIGH_BACKENDS}")
+class _Backend:
+    """A backend choice: global default (from environment variable ``env`` if set), per-thread override."""
+
+    def __init__(self, attr: str, choices: tuple, what: str, env: str):
+        self.attr, self.choices, self.what = attr, choices, what
+        value = os.environ.get(env, "").strip()
+        if value:
+            self.check(value, f"environment variable {env}")
+        self.default = value or "auto"
+
+    def check(self, name, where: str) -> None:
+        if name not in self.choices:
+            raise ValueError(f"{where}: unknown {self.what} {name!r}; choose from {self.choices}")
+
+    def set(self, name, where: str) -> None:
+        self.check(name, where)
+        self.default = name
+
+    def override(self, name, where: str):
+        self.check(name, where)
+        return _thread_override(self.attr, name)
+
+    def current(self) -> str:
+        v = getattr(_LOCAL, self.attr)
+        return self.default if v is None else v
+
+
+_EIGH_BACKEND = _Backend("backend", EIGH_BACKENDS, "eigensolver backend", "SPDNAS_EIGH")
+_PRODUCT_BACKEND = _Backend("products", PRODUCT_BACKENDS, "product backend", "SPDNAS_PRODUCTS")
 
 
 def set_eigh_backend(name: str) -> None:
     """Global eigensolver choice: 'auto' (compiled kernel for small CPU matrices when numba is
     installed, else ``torch.linalg.eigh``) or 'torch' (always ``torch.linalg.eigh``)."""
-    global _EIGH_BACKEND
-    _check_backend(name, "set_eigh_backend")
-    _EIGH_BACKEND = name
-
-
-_env_backend = os.environ.get("SPDNAS_EIGH", "").strip()
-if _env_backend:
-    _check_backend(_env_backend, "environment variable SPDNAS_EIGH")
-    _EIGH_BACKEND = _env_backend
+    _EIGH_BACKEND.set(name, "set_eigh_backend")
 
 
 def eigh_backend(name: str):
     """Use eigensolver backend ``name`` ('auto' or 'torch') in the current thread for the block."""
-    _check_backend(name, "eigh_backend")
-    return _thread_override("backend", name)
+    return _EIGH_BACKEND.override(name, "eigh_backend")
 
 
 def _backend() -> str:
-    v = _LOCAL.backend
-    return _EIGH_BACKEND if v is None else v
-
-
-def _check_product_backend(name, where):
-    if name not in PRODUCT_BACKENDS:
-        raise ValueError(f"{where}: unknown product backend {name!r}; choose from {PRODUCT_BACKENDS}")
+    return _EIGH_BACKEND.current()
 
 
 def set_product_backend(name: str) -> None:
     """Global backend of the batched congruences: 'auto' (NumPy's BLAS for float32/float64 CPU
     tensors, torch otherwise) or 'torch' (always ``torch.matmul``)."""
-    global _PRODUCT_BACKEND
-    _check_product_backend(name, "set_product_backend")
-    _PRODUCT_BACKEND = name
-
-
-_env_products = os.environ.get("SPDNAS_PRODUCTS", "").strip()
-if _env_products:
-    _check_product_backend(_env_products, "environment variable SPDNAS_PRODUCTS")
-    _PRODUCT_BACKEND = _env_products
+    _PRODUCT_BACKEND.set(name, "set_product_backend")
 
 
 def product_backend(name: str):
     """Use product backend ``name`` ('auto' or 'torch') in the current thread for the block."""
-    _check_product_backend(name, "product_backend")
-    return _thread_override("products", name)
+    return _PRODUCT_BACKEND.override(name, "product_backend")
 
 
 def product_backend_name() -> str:
     """The product backend of the current thread (context override, else the global setting)."""
-    v = _LOCAL.products
-    return _PRODUCT_BACKEND if v is None else v
+    return _PRODUCT_BACKEND.current()
 
 
 def spectral_eigh(X: torch.Tensor):
@@ -265,9 +262,9 @@ def thread_settings() -> dict:
 def use_settings(settings: dict):
     """Apply settings from :func:`thread_settings` to the current thread for the block."""
     backend = settings.get("backend", _backend())
-    _check_backend(backend, "use_settings")
+    _EIGH_BACKEND.check(backend, "use_settings")
     products = settings.get("products", product_backend_name())
-    _check_product_backend(products, "use_settings")
+    _PRODUCT_BACKEND.check(products, "use_settings")
     old = (_LOCAL.checks, _LOCAL.fast, _LOCAL.workers, _LOCAL.backend, _LOCAL.products)
     _LOCAL.checks, _LOCAL.fast, _LOCAL.workers, _LOCAL.backend, _LOCAL.products = (
         bool(settings["checks"]), bool(settings["fast"]), int(settings["workers"]), backend, products)
