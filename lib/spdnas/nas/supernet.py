@@ -87,7 +87,7 @@ def bimap(W: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
     Wt = W.transpose(-1, -2).unsqueeze(-5)
     Zb = Z.unsqueeze(-4)
     if products.uses_numpy(Wt, Zb):
-        return products.congruence(Wt, Zb, symmetrize=True).sum(-3)
+        return products.congruence_numpy(Wt, Zb, symmetrize=True).sum(-3)
     ZW = torch.einsum("...bcij,...ocjm->...bocim", Z, W)
     return F.sym(torch.einsum("...ocim,...bocin->...bomn", W, ZW))
 

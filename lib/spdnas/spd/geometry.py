@@ -35,7 +35,7 @@ def sandwich(S: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
     """S X S for symmetric S (batched), not symmetrised: for matrices handed straight to a spectral
     function, which reads only the lower triangle and returns symmetric gradients (so the
     symmetrisation of :func:`congruence` would change nothing but round-off and cost two passes)."""
-    return products.congruence(S, X) if products.uses_numpy(S, X) else S @ X @ S
+    return products.congruence_numpy(S, X) if products.uses_numpy(S, X) else S @ X @ S
 
 
 def recentre(X: torch.Tensor, M: torch.Tensor, check: bool = True) -> torch.Tensor:

@@ -88,7 +88,7 @@ class BiMap(nn.Module):
         W = self.weight.to(X4.dtype)
         Wt, Xb = W.transpose(-1, -2).unsqueeze(0), X4.unsqueeze(1)
         if products.uses_numpy(Wt, Xb):  # NumPy's BLAS: one congruence per (item, Co, Ci), summed over Ci
-            Y = products.congruence(Wt, Xb, symmetrize=True).sum(2)
+            Y = products.congruence_numpy(Wt, Xb, symmetrize=True).sum(2)
         else:
             # (B, 1, Ci, n, n) @ (1, Co, Ci, n, m) -> (B, Co, Ci, n, m); then Wᵀ(.) and sum over Ci
             XW = Xb @ W.unsqueeze(0)

@@ -21,7 +21,7 @@ import torch
 
 from . import runtime
 
-__all__ = ["congruence", "chain", "chain_torch", "uses_numpy"]
+__all__ = ["congruence", "congruence_numpy", "chain", "chain_torch", "uses_numpy"]
 
 _FLOATS = (torch.float32, torch.float64)
 _BLAS = {"controllers": None, "threads": None}
@@ -45,19 +45,27 @@ def _follow_torch_threads() -> None:
     _BLAS["threads"] = want
 
 
-def uses_numpy(A: torch.Tensor, X: torch.Tensor) -> bool:
-    """Whether :func:`congruence` of these tensors computes in NumPy (backend 'auto', CPU, float32/64)."""
-    return (runtime.product_backend_name() == "auto" and A.device.type == "cpu" and X.device.type == "cpu"
-            and A.dtype == X.dtype and A.dtype in _FLOATS and not (A.is_neg() or X.is_neg()))
+def uses_numpy(*tensors: torch.Tensor) -> bool:
+    """Whether products of these tensors compute in NumPy (backend 'auto', all on the CPU, one dtype,
+    float32/float64)."""
+    dtype = tensors[0].dtype
+    return (runtime.product_backend_name() == "auto" and dtype in _FLOATS
+            and all(t.device.type == "cpu" and t.dtype == dtype and not t.is_neg() for t in tensors))
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().numpy()
 
 
-def _np_congruence(a: np.ndarray, x: np.ndarray, symmetrize: bool) -> np.ndarray:
-    y = np.matmul(np.matmul(a, x), np.swapaxes(a, -1, -2))
-    return 0.5 * (y + np.swapaxes(y, -1, -2)) if symmetrize else y
+def _np_sym(y: np.ndarray) -> np.ndarray:
+    return 0.5 * (y + np.swapaxes(y, -1, -2))
+
+
+def _np_congruence(a: np.ndarray, x: np.ndarray, symmetrize: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(A X, A X Aᵀ, symmetrised if asked)."""
+    ax = np.matmul(a, x)
+    y = np.matmul(ax, np.swapaxes(a, -1, -2))
+    return ax, (_np_sym(y) if symmetrize else y)
 
 
 def _sum_to(g: torch.Tensor, shape: torch.Size) -> torch.Tensor:
@@ -70,7 +78,7 @@ def _sum_to(g: torch.Tensor, shape: torch.Size) -> torch.Tensor:
 
 
 def _torch_congruence(A: torch.Tensor, X: torch.Tensor, symmetrize: bool) -> torch.Tensor:
-    Y = A @ X @ A.transpose(-1, -2)
+    Y = chain_torch(A, X, A.transpose(-1, -2))
     return 0.5 * (Y + Y.transpose(-1, -2)) if symmetrize else Y
 
 
@@ -80,12 +88,10 @@ class _Congruence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, A, X, symmetrize):
         _follow_torch_threads()
-        a = _np(A)
-        ax = np.matmul(a, _np(X))
-        y = np.matmul(ax, np.swapaxes(a, -1, -2))
+        ax, y = _np_congruence(_np(A), _np(X), symmetrize)
         ctx.save_for_backward(A, X, torch.from_numpy(ax))
         ctx.symmetrize = symmetrize
-        return torch.from_numpy(0.5 * (y + np.swapaxes(y, -1, -2)) if symmetrize else y)
+        return torch.from_numpy(y)
 
     @staticmethod
     def backward(ctx, G):
@@ -100,7 +106,7 @@ class _Congruence(torch.autograd.Function):
         a, g = _np(A), _np(G)
         dA = dX = None
         if ctx.symmetrize:
-            g = 0.5 * (g + np.swapaxes(g, -1, -2))
+            g = _np_sym(g)
             g2 = 2.0 * g
         else:
             g2 = g + np.swapaxes(g, -1, -2)
@@ -118,13 +124,19 @@ def congruence(A: torch.Tensor, X: torch.Tensor, symmetrize: bool = False) -> to
     X must be symmetric (SPD matrices, their logarithms, tangent vectors): the gradient of A
     uses Xᵀ = X.
     """
-    if not uses_numpy(A, X):
-        return _torch_congruence(A, X, symmetrize)
+    if uses_numpy(A, X):
+        return congruence_numpy(A, X, symmetrize)
+    return _torch_congruence(A, X, symmetrize)
+
+
+def congruence_numpy(A: torch.Tensor, X: torch.Tensor, symmetrize: bool = False) -> torch.Tensor:
+    """:func:`congruence` in NumPy, for callers that checked :func:`uses_numpy` and keep their own
+    torch form otherwise."""
     try:
         if torch.is_grad_enabled() and (A.requires_grad or X.requires_grad):
             return _Congruence.apply(A, X, symmetrize)
         _follow_torch_threads()
-        return torch.from_numpy(_np_congruence(_np(A), _np(X), symmetrize))
+        return torch.from_numpy(_np_congruence(_np(A), _np(X), symmetrize)[1])
     except ValueError:  # shapes that do not broadcast: let torch raise its usual error
         return _torch_congruence(A, X, symmetrize)
 
@@ -133,7 +145,7 @@ def chain(*mats: torch.Tensor) -> torch.Tensor:
     """mats[0] @ mats[1] @ ... (broadcast), in NumPy's BLAS when no graph is being recorded (backend
     'auto', CPU, float32/float64: the rebuilds and Daleckii–Krein products inside the spectral
     functions' forward and backward), else ``torch.matmul``."""
-    if torch.is_grad_enabled() or not all(uses_numpy(mats[0], m) for m in mats[1:]):
+    if torch.is_grad_enabled() or not uses_numpy(*mats):
         return chain_torch(*mats)
     _follow_torch_threads()
     out = _np(mats[0])
