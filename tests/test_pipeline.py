@@ -109,8 +109,8 @@ def test_failing_notebook_is_one_error_line(tmp_path, monkeypatch, capfd):
     out = tmp_path / "runs" / "fail.ipynb"
     rc = main(["pipeline", "notebook", "fail", "--out", str(out)])
     err = capfd.readouterr().err
-    # what is not the progress bar or the kernel's own log
-    mine = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith(("[IPKernelApp]", "Executing:"))]
+    # what is not the progress bar (the kernel's own log and shutdown noise go to its log file)
+    mine = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("Executing:")]
     assert rc == 2 and len(mine) == 1, err
     assert mine[0].startswith("spdnas pipeline: error: fail.ipynb: cell In [")
     assert "raised ZeroDivisionError: division by zero" in mine[0] and "Traceback" not in err
@@ -119,3 +119,17 @@ def test_failing_notebook_is_one_error_line(tmp_path, monkeypatch, capfd):
     tb = "".join("".join(o.get("traceback", [])) for c in nbformat.read(failed, as_version=4).cells
                  for o in c.get("outputs", []))
     assert "ZeroDivisionError" in tb
+
+
+def test_kernel_stderr_goes_to_a_log_kept_when_the_kernel_dies(tmp_path, capfd):
+    nb = _notebook(tmp_path / "nb" / "dead.ipynb",
+                   "import os, sys\nos.write(2, b'fd words\\n')\nsys.__stderr__.write('last words\\n')\n"
+                   "sys.__stderr__.flush()\nos._exit(3)")
+    out = tmp_path / "out" / "dead.ipynb"
+    with pytest.raises(pipeline.NotebookFailed, match=r"dead.ipynb: DeadKernelError") as info:
+        pipeline.run_notebook(nb, out, {}, cwd=tmp_path, progress=False)
+    log = out.with_name("dead.kernel.log")
+    assert f"kernel log: {log}, last line: last words" in str(info.value)
+    assert log.read_text().splitlines() == ["fd words", "last words"]
+    assert "last words" not in capfd.readouterr().err  # not on the caller's stderr
+    assert out.with_name("dead.failed.ipynb").is_file() and not out.exists()

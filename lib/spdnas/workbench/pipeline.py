@@ -14,7 +14,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import papermill as pm
+from jupyter_client import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from traitlets import Unicode
 from traitlets.config import Config
 
 from ..core.params import (
@@ -31,7 +33,7 @@ from ..core.errors import ReportedError
 from ..core.paths import repo_root
 
 # the parameter functions notebooks call through this module (defined in spdnas.core.params)
-__all__ = ["OUTPUT_ENV", "RUNS_ENV", "TRACKED_DIRS", "KERNEL_CONFIG", "NotebookFailed", "notebook_setup", "run_notebook",
+__all__ = ["OUTPUT_ENV", "RUNS_ENV", "TRACKED_DIRS", "KERNEL_CONFIG", "LoggedKernelManager", "NotebookFailed", "notebook_setup", "run_notebook",
            "run_stage_notebook", "profile_tree", "stage_env", "dvc_command", "stale_stages", "reproduce", "PROFILES_DIR",
            "PROFILE_ENV", "PROFILES", "active_profile",
            "read_params", "section_values", "set_profile", "shared_data_root", "stage_params", "repo_root"]
@@ -87,17 +89,45 @@ class NotebookFailed(ReportedError):
 KERNEL_CONFIG = {"KernelManager": {"transport_encryption": "auto"}}
 
 
+class LoggedKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernel process writes its stderr to a file instead of the caller's."""
+
+    # the kernel's own log and shutdown noise (e.g. tornado's "Uncaught exception in ZMQStream
+    # callback" when a shutdown races the iopub thread) would otherwise interleave with the caller's
+    # one-line errors; cell output is unaffected (ipykernel sends it to the notebook)
+    kernel_log = Unicode("", help="file the kernel process's stderr is appended to ('' = inherit)").tag(config=True)
+
+    async def start_kernel(self, **kw) -> None:
+        """Start the kernel with its stderr appended to ``kernel_log`` (when set)."""
+        if not self.kernel_log or "stderr" in kw:
+            return await super().start_kernel(**kw)
+        with open(self.kernel_log, "ab") as log:  # the child keeps its own copy of the descriptor
+            return await super().start_kernel(stderr=log, **kw)
+
+
 def _first_line(text) -> str:
     lines = str(text).strip().splitlines()
     return lines[0] if lines else ""
 
 
-def _failure(notebook: Path, exc: Exception, kept: Path) -> str:
+def _last_line(path: Path) -> str:
+    try:
+        lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
+
+
+def _failure(notebook: Path, exc: Exception, kept: Path, log: Path) -> str:
     if isinstance(exc, pm.PapermillExecutionError):
         what, detail = f"cell In [{exc.exec_count}] raised {exc.ename}", _first_line(exc.evalue)
     else:
         what, detail = type(exc).__name__, _first_line(exc)
-    return f"{notebook.name}: {what}{': ' + detail if detail else ''} (executed copy with the traceback: {kept})"
+    msg = f"{notebook.name}: {what}{': ' + detail if detail else ''} (executed copy with the traceback: {kept}"
+    if isinstance(exc, DeadKernelError) and log.is_file():
+        last = _last_line(log)
+        msg += f"; kernel log: {log}" + (f", last line: {last}" if last else "")
+    return msg + ")"
 
 
 def run_notebook(notebook: str | os.PathLike, output: str | os.PathLike, parameters: dict,
@@ -105,7 +135,8 @@ def run_notebook(notebook: str | os.PathLike, output: str | os.PathLike, paramet
     """Execute a notebook with papermill (kernel ``python3``), writing the executed copy atomically.
 
     A cell that raises (or a dead / timed-out kernel) raises :class:`NotebookFailed` naming the cell
-    and the error; the partly executed copy is kept as ``<output stem>.failed.ipynb``.
+    and the error; the partly executed copy is kept as ``<output stem>.failed.ipynb``. The kernel
+    process's stderr goes to ``<output stem>.kernel.log``, kept only when the run failed.
     """
     notebook, output = Path(notebook), Path(output)
     if not notebook.exists():
@@ -117,19 +148,28 @@ def run_notebook(notebook: str | os.PathLike, output: str | os.PathLike, paramet
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.tmp{os.getpid()}.ipynb")
     failed = output.with_name(f"{output.stem}.failed.ipynb")
+    log = output.with_name(f"{output.stem}.kernel.log")
+    log.unlink(missing_ok=True)
+    config = Config(KERNEL_CONFIG)
+    config.LoggedKernelManager.kernel_log = str(log)
+    ok = False
     try:
         try:
             pm.execute_notebook(str(notebook), str(tmp), parameters=parameters, kernel_name="python3",
-                                cwd=str(cwd or repo_root()), progress_bar=progress, config=Config(KERNEL_CONFIG))
+                                cwd=str(cwd or repo_root()), progress_bar=progress, config=config,
+                                kernel_manager_class=LoggedKernelManager)
         except (pm.PapermillExecutionError, DeadKernelError, CellTimeoutError) as exc:
             if tmp.exists():
                 os.replace(tmp, failed)
-            raise NotebookFailed(_failure(notebook, exc, failed)) from None
+            raise NotebookFailed(_failure(notebook, exc, failed, log)) from None
         os.replace(tmp, output)
         failed.unlink(missing_ok=True)
+        ok = True
     finally:
         if tmp.exists():
             tmp.unlink()
+        if ok or (log.is_file() and not log.stat().st_size):
+            log.unlink(missing_ok=True)
     return output
 
 
