@@ -213,3 +213,15 @@ def test_search_train_snapshot_lists_finished_units_and_runs_nothing(searched, t
     assert all(r["status"] == "ok" for r in srecs2 + trecs2)
     plan = json.loads((out / "train" / "plan.json").read_text())["records"]
     assert [r["status"] for r in plan] == ["ok"] * 4
+
+
+def test_search_and_train_start_the_baselines_first(tmp_path):
+    """The floors and SPDNet/SPDNetBN start before the search and the longer trainings (inline:
+    one at a time, so the records are written in start order)."""
+    train = dict(TRAIN, methods=["SPDNetNAS (R)", "SPDNetBN", "SPDNetNAS", "SPDNet"], seeds=[0])
+    E.run_search_and_train(SEARCH, train, tmp_path / "s", tmp_path / "t", None, progress=False)
+    recs = sorted(tmp_path.rglob("record.json"), key=lambda p: p.stat().st_mtime_ns)
+    order = [p.parent.relative_to(tmp_path).as_posix() for p in recs]
+    first = {"t/radar_sim/floors", "t/radar_sim/SPDNet/seed0", "t/radar_sim/SPDNetBN/seed0"}
+    assert set(order[:3]) == first, order
+    assert len(order) == 6 and order[3].startswith("s/")  # then the search, before the trainings waiting on it

@@ -79,3 +79,15 @@ def test_unit_that_always_kills_its_worker_fails_alone(tmp_path):
     with pytest.raises(UnitsFailed) as ei:
         run_units(units, "process", workers=1, retries=1, progress=False)
     assert ei.value.results == {"x": 4} and "died" in ei.value.failures["k"]
+
+
+def test_early_units_start_before_the_critical_path_once_ready():
+    # a table's cheap baselines go first; an early unit still waits for its own dependencies
+    units = [Unit("big", _log, ("big",), cost=5.0), Unit("search", _log, ("search",), cost=1.0),
+             Unit("train", _log, ("train",), ("search",), cost=10.0),
+             Unit("floor", _log, ("floor",), cost=0.1, early=True),
+             Unit("after", _log, ("after",), ("big",), cost=0.1, early=True)]
+    _ORDER.clear()
+    run_units(units, "inline", progress=False)
+    assert _ORDER == ["floor", "search", "train", "big", "after"]
+    assert Unit("k", _log, early=True) == Unit("k", _log)  # not part of a unit's identity

@@ -10,10 +10,13 @@ from ..core.trainer import TRAIN_DEFAULTS, train_config
 from ..data.normalise import check_normalise
 from ..nas import SEARCH_DEFAULTS, SELECT_RULES, WEIGHTINGS
 
-__all__ = ["METHODS", "FLOOR_METHODS", "WEIGHTINGS", "SPD_DATASETS", "EXTERNAL", "CELL_SPACE_VARIANTS", "PROTOCOL_KEYS",
+__all__ = ["METHODS", "BASELINE_METHODS", "FLOOR_METHODS", "WEIGHTINGS", "SPD_DATASETS", "EXTERNAL", "CELL_SPACE_VARIANTS", "PROTOCOL_KEYS",
            "STAGE_DEFAULTS", "SECTIONS", "stage_config", "for_dataset"]
 
 METHODS = ("SPDNet", "SPDNetBN", "SPDNetNAS (R)", "SPDNetNAS", "DARTS", "FairDARTS")
+# the cheap baseline networks: their units (and the floors') start before the long ones when ready,
+# so the tables of a run in progress have their baseline rows early
+BASELINE_METHODS = ("SPDNet", "SPDNetBN")
 
 
 # Classical floors (pyriemann + scikit-learn), fitted on the networks' training split and scored

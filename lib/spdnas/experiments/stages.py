@@ -20,7 +20,7 @@ from ..core.status import not_run
 from ..data.overview import FLOOR_KEYS, TSLR_SETTINGS
 from ..nas import cell_variant_ops, sample_genotype
 from ..sweep.units import Unit, run_units
-from .config import CELL_SPACE_VARIANTS, FLOOR_METHODS, PROTOCOL_KEYS, WEIGHTINGS, for_dataset, stage_config
+from .config import BASELINE_METHODS, CELL_SPACE_VARIANTS, FLOOR_METHODS, PROTOCOL_KEYS, WEIGHTINGS, for_dataset, stage_config
 from .jobs import data_spec, euclid_search_job, floors_job, search_job, train_job
 from .setup import dataset_options, dataset_status, load_or_reason, nas_cli_config, net_for
 from .units import epoch_history, finished_record, read_plan, slug, unit_key, write_plan
@@ -358,7 +358,8 @@ def _plan_train(cfg: dict, info: dict, searched: dict, out, shared_data) -> tupl
         ukey = f"after-{deps[0].split('|', 1)[0]}" if pending else key
         plan.unit(Unit(f"{ukey}|{folder}", train_job, (spec,), deps,
                        cost=_train_cost(m, tcfg, raw.info["n"], data.n_train(ds)),
-                       label=f"{m}{'-' + w if w else ''} {ds} seed {seed}"), folder, pending=pending)
+                       label=f"{m}{'-' + w if w else ''} {ds} seed {seed}", early=m in BASELINE_METHODS),
+              folder, pending=pending)
     return cfg, plan, skipped
 
 
@@ -377,8 +378,8 @@ def _plan_floors(plan: _Plan, ds: str, data: _Data, info: dict, out: Path) -> No
     folder = out / ds / "floors"
     spec = {"folder": str(folder), "key": key, "base": base, "data": data.spec(ds)}
     n = int(data.raw(ds).info["n"])
-    plan.unit(Unit(f"{key}|{folder}", floors_job, (spec,), cost=5.0 * data.n_train(ds) * n ** 3, label=f"floors {ds}"), folder,
-              expand=True)
+    plan.unit(Unit(f"{key}|{folder}", floors_job, (spec,), cost=5.0 * data.n_train(ds) * n ** 3, label=f"floors {ds}",
+                   early=True), folder, expand=True)
 
 
 def run_data_efficiency_stage(cfg: dict, search_dir, out, shared_data=None, *, progress: bool = True,

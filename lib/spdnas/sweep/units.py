@@ -6,7 +6,8 @@ them on one of :data:`UNIT_EXECUTORS` (or an existing Dask scheduler's ``tcp://`
 returns ``{key: result}``. A unit starts as soon as its own dependencies are done (no barrier
 over a whole kind of unit); of the ready units, the one with the longest path of costs through
 its dependents starts first (a search that trainings wait for goes before a longer training
-that nothing waits for). Crash safety comes from the units
+that nothing waits for), except that ready units marked ``early`` (cheap ones whose results are
+wanted first, such as a table's baselines) go before all others. Crash safety comes from the units
 themselves (each writes its checkpoint and ``record.json``): a worker that dies costs only the
 units it was running, which are run again (resuming from their checkpoints) in a fresh process
 (process pool) or on another worker (Dask). A unit that raises fails alone: the units that need
@@ -40,7 +41,8 @@ UNIT_EXECUTORS = ("inline", "process", "dask")
 class Unit:
     """One unit: ``fn(*args, *results of deps)``; ``key`` stable across runs, ``cost`` a rough
     relative run time in the same units for all units of a run (ready units start by the costliest
-    path through their dependents), ``label`` for progress and errors."""
+    path through their dependents), ``label`` for progress and errors, ``early``: a cheap unit whose
+    result is wanted before the long ones (a table's baselines), started before them when ready."""
 
     key: str
     fn: Callable
@@ -48,6 +50,7 @@ class Unit:
     deps: tuple = ()
     cost: float = 1.0
     label: str = field(default="", compare=False)
+    early: bool = field(default=False, compare=False)
 
     def name(self) -> str:
         return self.label or self.key
@@ -123,7 +126,7 @@ class _Board:
     def ready(self, started) -> list[Unit]:
         out = [u for k, u in self.units.items() if k not in started and k not in self.results
                and k not in self.failures and all(d in self.results for d in u.deps)]
-        return sorted(out, key=lambda u: -self.rank[u.key])
+        return sorted(out, key=lambda u: (not u.early, -self.rank[u.key]))
 
     def block_dependents(self) -> None:
         changed = True
