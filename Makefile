@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_sweep.py --space spdnet --dataset radar_sim --dataset-arg n_per_class=200 -n 12 --epochs 10 --lr 0.05
 	$(PY) bench/bench_train.py
 	$(PY) bench/bench_experiments.py
+	$(PY) bench/bench_protocol.py --dataset radar_sim --genotypes $(PAPER)/runs/experiments/search
 
 # `make paper-results` runs the paper protocol's SPDNetNAS searches and trainings into
 # results/paper/ (hours to days on 2 cores). Every unit is resumable and writes its record.json when

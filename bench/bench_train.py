@@ -42,18 +42,36 @@ def _spd(shape, dtype, device, rng):
     return A @ A.mT / (n + 2) + 1e-3 * torch.eye(n, dtype=dtype, device=device)
 
 
-def networks(device: str):
-    """(name, model, X, y) of every benchmarked network (batch 30)."""
+DATASETS = (("radar_sim", 20, 3), ("hdm05", 93, 11))
+
+
+def genotype_label(path: str) -> str:
+    """'<dataset>/<weighting>' of a search's genotype.json (its two parent folders), else the file stem."""
+    p = Path(path)
+    return "/".join(p.parent.parts[-2:]) if p.name == "genotype.json" else p.stem
+
+
+def networks(device: str, genotypes=(), genotype_dataset: str = "radar_sim"):
+    """(name, model, X, y) of every benchmarked network (batch 30); ``genotypes``: genotype.json
+    files (e.g. a paper run's searched cells) benchmarked on ``genotype_dataset``'s input size
+    in place of the built-in cells."""
     from spdnas.experiments.setup import baseline_dims, net_for
-    from spdnas.nas import build_network, sample_genotype
+    from spdnas.nas import build_network, load_genotype, sample_genotype
     from spdnas.spd import SPDNet
 
     rng = np.random.default_rng(0)
     out = []
-    for ds, n, k in (("radar_sim", 20, 3), ("hdm05", 93, 11)):
+    for ds, n, k in DATASETS:
         X = _spd((30, n, n), torch.float64, device, rng)
         y = torch.as_tensor(rng.integers(0, k, 30), device=device)
         net = net_for(ds, n, k)
+        if genotypes:
+            if ds == genotype_dataset:
+                for path in genotypes:
+                    g = load_genotype(path)
+                    out.append((f"SPDNetNAS {genotype_label(path)} cell, {ds} {n}x{n}",
+                                build_network(g, net, seed=0).to(device), X, y))
+            continue
         cells = [("random cell", sample_genotype(np.random.default_rng(10_000), net["steps"]))]
         if ds == "radar_sim":
             cells.insert(0, ("searched cell", SEARCHED))
@@ -206,6 +224,11 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--only", default=None, help="substring of the network names to run")
+    ap.add_argument("--genotype", nargs="+", default=[], metavar="GENOTYPE_JSON",
+                    help="benchmark these genotype files (e.g. a paper run's search/<dataset>/<weighting>/genotype.json) "
+                         "instead of the built-in networks")
+    ap.add_argument("--genotype-dataset", default="radar_sim", choices=[d for d, _, _ in DATASETS],
+                    help="input size and classes of the --genotype networks")
     ap.add_argument("--out", default=None, help="optional JSON file for the numbers")
     a = ap.parse_args(argv)
     if a.device == "cuda" and not torch.cuda.is_available():
@@ -215,7 +238,7 @@ def main(argv=None):
     print(f"{'network':42s} {'step ms':>8s} {'eigh ms':>8s} {'ratio':>6s} {'torch-products step ms (ratio)':>31s} | "
           f"{'eval ms':>8s} {'eigh ms':>8s} "
           f"{'ratio':>6s} | products: n, ms MKL / OpenBLAS, (eigh+products)/eigh MKL / OpenBLAS | eigh calls (matrices)")
-    for name, model, X, y in networks(a.device):
+    for name, model, X, y in networks(a.device, a.genotype, a.genotype_dataset):
         if a.only and a.only not in name:
             continue
         row = bench_network(name, model, X, y, a.repeats, a.device)

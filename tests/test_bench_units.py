@@ -1,5 +1,5 @@
-"""bench/bench_train.py and bench/bench_experiments.py run and report what their README tables are
-built from (no timing asserts)."""
+"""bench/bench_train.py, bench/bench_experiments.py and bench/bench_protocol.py run and report what
+their README tables are built from (no timing asserts)."""
 
 import json
 import sys
@@ -63,3 +63,36 @@ def test_experiments_bench_runs_the_same_units_on_each_executor(benches, tmp_pat
     assert [r["setting"] for r in d["rows"]] == ["inline", "process:2"]
     assert all(r["units"] == d["rows"][0]["units"] and r["compute_s"] > 0 for r in d["rows"])
     assert d["identical"] is True
+
+
+def test_train_bench_times_the_genotype_files_it_is_given(benches, tmp_path):
+    bench_train, _ = benches
+    g = tmp_path / "search" / "radar_sim" / "softmax" / "genotype.json"
+    g.parent.mkdir(parents=True)
+    g.write_text(json.dumps({"normal": [["Skip", 0], ["BiMap_0", 1], ["Skip", 0], ["WeightedPooling", 2]],
+                             "reduce": [["MaxPooling", 0], ["Skip_reduced", 1], ["Skip_reduced", 0], ["MaxPooling", 1]]}))
+    out = tmp_path / "t.json"
+    bench_train.main(["--repeats", "1", "--genotype", str(g), "--out", str(out)])
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["network"] for r in rows] == ["SPDNetNAS radar_sim/softmax cell, radar_sim 20x20"]
+    assert rows[0]["step_ms"] > 0 and rows[0]["eigh_calls"] > 0
+    with pytest.raises(FileNotFoundError):
+        bench_train.main(["--repeats", "1", "--genotype", str(tmp_path / "missing.json")])
+
+
+def test_protocol_bench_measures_every_unit_of_the_profile(benches, tmp_path):
+    import bench_protocol  # on the path while the benches fixture is active
+
+    out = tmp_path / "p.json"
+    d = bench_protocol.main(["--profile", "smoke", "--epochs", "1", "--out", str(out)])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(d))
+    units = [r["unit"] for r in d["rows"]]
+    # the smoke profile: radar_sim searched with sparsemax only, one seed of every method
+    assert units == ["SPDNetNAS search (order 1)", "SPDNet", "SPDNetBN", "SPDNetNAS (sparsemax genotype)",
+                     "SPDNetNAS (R) seed 0", "DARTS search (log-map CNN, first order)", "DARTS training",
+                     "FairDARTS search (log-map CNN, first order)", "FairDARTS training"]
+    assert all(r["s_per_epoch"] > 0 and r["count"] == 1 and r["epochs"] == 1 for r in d["rows"])
+    assert "fallback" in d["rows"][3]["note"]  # no searched genotypes given
+    assert d["core_seconds"] >= d["unit_seconds"] > 0
+    with pytest.raises(SystemExit, match="not searched"):
+        bench_protocol.main(["--profile", "smoke", "--dataset", "hdm05"])
