@@ -39,10 +39,9 @@ from spdnas.nas import load_genotype, resolve_data, sample_genotype, search, tra
 from spdnas.nas.euclidean import search_euclidean, train_euclidean_genotype
 from spdnas.spd import SPDNet
 
-# the default profile's radar sparsemax cell, for weightings without a searched genotype
-FALLBACK = {"normal": [["Skip", 0], ["WeightedPooling", 1], ["Skip", 0], ["Skip", 2]],
-            "reduce": [["Skip_reduced", 0], ["Skip_reduced", 1], ["Skip_reduced", 0], ["Skip_reduced", 1]],
-            "normal_concat": [2, 3], "reduce_concat": [2, 3]}
+# the default profile's radar sparsemax cell, for weightings without a searched genotype (bench/ is on
+# the path when this file runs)
+from bench_train import SEARCHED
 WEIGHTINGS = ("sparsemax", "softmax", "sigmoid")
 
 
@@ -64,7 +63,7 @@ def searched_genotype(genotypes: Path | None, ds: str, w: str):
         p = genotypes / ds / w / "genotype.json"
         if p.is_file():
             return load_genotype(p), str(p)
-    return FALLBACK, "fallback: the default profile's radar sparsemax cell (no searched genotype given)"
+    return SEARCHED, "fallback: the default profile's radar sparsemax cell (no searched genotype given)"
 
 
 def main(argv=None):

@@ -50,7 +50,7 @@ def test_committed_paper_results_agree_with_their_records():
     # the DARTS / FairDARTS log-map searches (train/<dataset>/<method>/search/) are dependencies of
     # their trainings, not plan rows
     recs = {json.loads(p.read_text())["key"] for p in runs.rglob("record.json")
-            if not (p.parent.name == "search" and p.parent.parent.parent.parent.name == "train")}
+            if not (p.relative_to(runs).parts[0] == "train" and p.parent.name == "search")}
     plans = [runs / s / "plan.json" for s in ("search", "train")]
     if not all(p.is_file() for p in plans):
         return  # no snapshot committed yet
