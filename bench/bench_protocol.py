@@ -33,7 +33,8 @@ import torch
 from spdnas.core.params import shared_data_root, stage_params
 from spdnas.core.trainer import fit
 from spdnas.data.normalise import normalise_split
-from spdnas.experiments.config import for_dataset, stage_config
+from spdnas.experiments.config import (euclid_search_config, for_dataset, search_unit_config, stage_config,
+                                       train_unit_config)
 from spdnas.experiments.setup import baseline_dims, dataset_options, load_experiment_data, net_for
 from spdnas.nas import load_genotype, resolve_data, sample_genotype, search, train_genotype
 from spdnas.nas.euclidean import search_euclidean, train_euclidean_genotype
@@ -96,8 +97,7 @@ def main(argv=None):
     weightings = [w for w in WEIGHTINGS if w == "sparsemax" or ds in scfg["ablation_datasets"]]
     seeds = list(tc["seeds"])
     E = a.epochs
-    tbase = {key: tc[key] for key in ("batch_size", "optimizer", "lr", "lr_min", "schedule", "momentum",
-                                       "weight_decay")}
+    tbase = train_unit_config(tcfg, ds, 0)  # epochs and seed set per measured unit
     print(f"{ds} ({len(d['train'][1])} train, {n}x{n}), profile {a.profile}: searches {weightings} x "
           f"{sc['epochs']} epochs (order {sc['order']}), trainings {tc['methods']} x {len(seeds)} seeds x "
           f"{tc['epochs']} epochs; measuring {E} training / {a.search_epochs} search epochs per unit", flush=True)
@@ -115,10 +115,7 @@ def main(argv=None):
         # searches (the supernet is the same for every weighting: measure --search-weightings of them)
         sw = []
         for w in weightings[:a.search_weightings]:
-            cfg = dict(net=net, weighting=w, order=sc["order"], epochs=sc["epochs"], batch_size=sc["batch_size"],
-                       max_steps=sc["max_steps"], seed=scfg["seed"], split_seed=scfg["split_seed"],
-                       fractions=scfg["fractions"], select=scfg["select"], arch_lr=sc["arch_lr"],
-                       threads=scfg["threads"])
+            cfg = search_unit_config(scfg, ds, w, net)  # the planner's own config of this unit
             wall, cpu = timed(lambda: search(d, cfg, Path(tmp) / f"search-{w}", progress=False,
                                              stop_after=a.search_epochs))
             sw.append((wall, cpu))
@@ -145,13 +142,11 @@ def main(argv=None):
                 wall, cpu = timed(lambda: train_genotype(g, d, net, dict(tbase, epochs=E, seed=s), None,
                                                          progress=False))
                 add(f"SPDNetNAS (R) seed {s}", 1, tc["epochs"], wall, cpu, E)
-        euclid = {"C": tcfg["euclid_C"], "layers": tcfg["euclid_layers"]}
-        for m, w in (("DARTS", "softmax"), ("FairDARTS", "sigmoid")):
+        for m in ("DARTS", "FairDARTS"):
             if m not in methods:
                 continue
-            cfg = dict(net=euclid, weighting=w, order=1, epochs=tc["euclid_search_epochs"],
-                       batch_size=min(tc["batch_size"], len(d["train"][1])), seed=0,
-                       split_seed=scfg["split_seed"], fractions=scfg["fractions"])
+            cfg = euclid_search_config(tcfg, ds, m, len(d["train"][1]), scfg["split_seed"], scfg["fractions"])
+            euclid = cfg["net"]
             res = {}
             wall, cpu = timed(lambda: res.update(search_euclidean(d, cfg, Path(tmp) / f"{m}-search",
                                                                   progress=False, stop_after=a.search_epochs)))

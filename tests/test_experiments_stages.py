@@ -13,7 +13,8 @@ from spdnas import experiments as E
 from spdnas.cli.experiments import main as experiments_cli
 from spdnas import nas
 from spdnas.data import normalise_split
-from spdnas.experiments.config import FLOOR_METHODS
+from spdnas.experiments.config import (FLOOR_METHODS, euclid_search_config, search_unit_config, stage_config,
+                                       train_unit_config)
 
 SEARCH = {"datasets": ["basicmotions", "radar_sim", "hdm05"], "ablation_datasets": ["basicmotions"],
           "n_per_class": 10, "epochs": 1, "order": 1, "batch_size": 30, "max_steps": 1,
@@ -268,3 +269,21 @@ def test_search_threads_setting(stages, tmp_path):
     one = E.run_search_stage(dict(cfg, threads=1), tmp_path / "s1", progress=False)
     assert one[0]["key"] != old["key"] and one[0]["status"] == "ok"
     assert json.loads((tmp_path / "s1" / "radar_sim" / "sparsemax" / "nas_config.json").read_text())["search"]["threads"] == 1
+
+
+def test_unit_configs_are_the_planners_and_apply_dataset_overrides():
+    """search_unit_config / euclid_search_config / train_unit_config: what the planners hash into the
+    unit keys (and bench/bench_protocol.py runs), with a dataset's overrides applied."""
+    s = stage_config("search", {"datasets": ["radar_sim", "hdm05"], "epochs": 4, "overrides": {"hdm05": {"epochs": 9}}})
+    net = {"steps": 2}
+    a, b = search_unit_config(s, "radar_sim", "softmax", net), search_unit_config(s, "hdm05", "sigmoid", net)
+    assert (a["epochs"], b["epochs"], a["weighting"], a["net"]) == (4, 9, "softmax", net)
+    assert "threads" not in a  # the default 2 threads stay out of the key
+    assert search_unit_config(dict(s, threads=1), "radar_sim", "softmax", net)["threads"] == 1
+    t = stage_config("train", {"methods": ["DARTS"], "batch_size": 30, "overrides": {"hdm05": {"lr": 0.5}}})
+    e = euclid_search_config(t, "radar_sim", "FairDARTS", 12, 7, [0.5, 0.25, 0.25])
+    assert (e["weighting"], e["order"], e["batch_size"], e["seed"], e["split_seed"]) == ("sigmoid", 1, 12, 0, 7)
+    assert e["net"] == {"C": t["euclid_C"], "layers": t["euclid_layers"]}
+    assert euclid_search_config(t, "radar_sim", "DARTS", 100, 7, [0.5, 0.25, 0.25])["batch_size"] == 30
+    tr = train_unit_config(t, "hdm05", 3)
+    assert tr["lr"] == 0.5 and tr["seed"] == 3 and train_unit_config(t, "radar_sim", 0)["lr"] == t["lr"]

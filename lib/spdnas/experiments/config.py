@@ -11,7 +11,8 @@ from ..data.normalise import check_normalise
 from ..nas import SEARCH_DEFAULTS, SELECT_RULES, WEIGHTINGS
 
 __all__ = ["METHODS", "BASELINE_METHODS", "FLOOR_METHODS", "WEIGHTINGS", "SPD_DATASETS", "EXTERNAL", "CELL_SPACE_VARIANTS", "PROTOCOL_KEYS",
-           "STAGE_DEFAULTS", "SECTIONS", "stage_config", "for_dataset"]
+           "STAGE_DEFAULTS", "SECTIONS", "stage_config", "for_dataset", "search_unit_config", "euclid_search_config",
+           "train_unit_config"]
 
 METHODS = ("SPDNet", "SPDNetBN", "SPDNetNAS (R)", "SPDNetNAS", "DARTS", "FairDARTS")
 # the cheap baseline networks: their units (and the floors') start before the long ones when ready,
@@ -180,3 +181,28 @@ def _check_protocol(kind: str, cfg: dict, where: str) -> None:
 def for_dataset(cfg: dict, dataset: str) -> dict:
     """Stage config with the dataset's overrides applied."""
     return {**cfg, **cfg.get("overrides", {}).get(dataset, {})}
+
+
+def search_unit_config(cfg: dict, dataset: str, weighting: str, net: dict) -> dict:
+    """The ``search`` config of one exp_search unit (``cfg``: the stage config; its unit key hashes it)."""
+    c = for_dataset(cfg, dataset)
+    return dict(net=net, weighting=weighting, order=c["order"], epochs=c["epochs"], batch_size=c["batch_size"],
+                max_steps=c["max_steps"], seed=cfg["seed"], split_seed=cfg["split_seed"],
+                fractions=cfg["fractions"], select=cfg["select"], arch_lr=c["arch_lr"],
+                # spectral threads change results only at round-off; 2 (the default) stays out of the key
+                **({"threads": cfg["threads"]} if cfg["threads"] != 2 else {}))
+
+
+def euclid_search_config(cfg: dict, dataset: str, method: str, n_train: int, split_seed: int, fractions) -> dict:
+    """The log-map CNN search config of a DARTS / FairDARTS training (``cfg``: the train stage config)."""
+    c = for_dataset(cfg, dataset)
+    return dict(net={"C": cfg["euclid_C"], "layers": cfg["euclid_layers"]},
+                weighting="softmax" if method == "DARTS" else "sigmoid", order=1,
+                epochs=c["euclid_search_epochs"], batch_size=min(c["batch_size"], int(n_train)), seed=0,
+                split_seed=split_seed, fractions=fractions)
+
+
+def train_unit_config(cfg: dict, dataset: str, seed: int) -> dict:
+    """The ``train`` config (protocol keys and seed) of one exp_train unit."""
+    c = for_dataset(cfg, dataset)
+    return dict({k: c[k] for k in PROTOCOL_KEYS}, seed=int(seed))

@@ -20,7 +20,8 @@ from ..core.status import not_run
 from ..data.overview import FLOOR_KEYS, TSLR_SETTINGS
 from ..nas import cell_variant_ops, sample_genotype
 from ..sweep.units import Unit, run_units
-from .config import BASELINE_METHODS, CELL_SPACE_VARIANTS, FLOOR_METHODS, PROTOCOL_KEYS, WEIGHTINGS, for_dataset, stage_config
+from .config import (BASELINE_METHODS, CELL_SPACE_VARIANTS, FLOOR_METHODS, PROTOCOL_KEYS, WEIGHTINGS, euclid_search_config, for_dataset,
+                     search_unit_config, stage_config, train_unit_config)
 from .jobs import data_spec, euclid_search_job, floors_job, search_job, train_job
 from .setup import dataset_options, dataset_status, load_or_reason, nas_cli_config, net_for
 from .units import epoch_history, finished_record, read_plan, slug, unit_key, write_plan
@@ -159,12 +160,7 @@ def _plan_search(cfg: dict, out, shared_data, data_options) -> tuple[dict, _Plan
         if why:
             plan.record({**base, "status": not_run(why)})
             continue
-        net = net_for(ds, data.info["n"], data.info["num_classes"])
-        scfg = dict(net=net, weighting=w, order=c["order"], epochs=c["epochs"], batch_size=c["batch_size"],
-                    max_steps=c["max_steps"], seed=cfg["seed"], split_seed=cfg["split_seed"],
-                    fractions=cfg["fractions"], select=cfg["select"], arch_lr=c["arch_lr"],
-                    # spectral threads change results only at round-off; 2 (the default) stays out of the key
-                    **({"threads": cfg["threads"]} if cfg["threads"] != 2 else {}))
+        scfg = search_unit_config(cfg, ds, w, net_for(ds, data.info["n"], data.info["num_classes"]))
         norm = ds_info[ds]["normalise"]  # "none": the keys of searches from before the setting existed
         key = unit_key({"search": scfg, "data": ds_info[ds]["options"],
                         **({"normalise": norm} if norm != "none" else {})})
@@ -300,7 +296,6 @@ def _plan_train(cfg: dict, info: dict, searched: dict, out, shared_data) -> tupl
             _plan_floors(plan, ds, data, info, out)
     euclid_units, euclid_keys = {}, {}
     for ds, m, w, seed in todo:
-        c = for_dataset(cfg, ds)
         base = {"stage": "train", "dataset": ds, "method": m, "weighting": w, "seed": seed}
         why = data.status(ds)
         if why is None and w is not None:
@@ -313,7 +308,7 @@ def _plan_train(cfg: dict, info: dict, searched: dict, out, shared_data) -> tupl
             plan.record({**base, "status": not_run(why)})
             continue
         raw = data.raw(ds)
-        tcfg = _train_cfg(c, seed)
+        tcfg = train_unit_config(cfg, ds, seed)
         net = net_for(ds, raw.info["n"], raw.info["num_classes"])
         genotype, euclid, deps = None, None, ()
         if w is not None:
@@ -323,12 +318,9 @@ def _plan_train(cfg: dict, info: dict, searched: dict, out, shared_data) -> tupl
         elif m == "SPDNetNAS (R)":
             genotype = sample_genotype(np.random.default_rng(10_000 + seed), net["steps"])
         elif m in ("DARTS", "FairDARTS"):
-            euclid = {"C": cfg["euclid_C"], "layers": cfg["euclid_layers"]}
-            sk = (ds, m)
+            scfg = euclid_search_config(cfg, ds, m, data.n_train(ds), info["split_seed"], info["fractions"])
+            euclid, sk = scfg["net"], (ds, m)
             if sk not in euclid_units:
-                scfg = dict(net=euclid, weighting="softmax" if m == "DARTS" else "sigmoid", order=1,
-                            epochs=c["euclid_search_epochs"], batch_size=min(c["batch_size"], data.n_train(ds)),
-                            seed=0, split_seed=info["split_seed"], fractions=info["fractions"])
                 skey = unit_key({"euclid_search": scfg, "data": info["datasets"][ds]})
                 euclid_keys[sk] = skey
                 sfold = out / ds / m / "search"
