@@ -101,6 +101,25 @@ def test_frechet_mean_inits_converge_to_the_same_point():
         S.frechet_mean(X, dim=0, init="median")
 
 
+@pytest.mark.parametrize("iters", [1, 2])
+def test_logeuclid_start_equals_the_explicit_start(iters):
+    """init='logeuclid' takes M0^{±1/2} = exp(±T0/2) from one eigendecomposition of T0 without forming
+    M0 = exp(T0): the same mean (and gradients in X and the weights) as starting at exp(T0) given as a tensor."""
+    g = torch.Generator().manual_seed(5)
+    X = rand_spd(3, 4, n=5, cond=30, gen=g).requires_grad_()
+    w = torch.rand(3, 4, generator=g, dtype=torch.float64).add_(0.1).requires_grad_()
+    G = rand_sym(3, n=5)
+    a = S.frechet_mean(X, weights=w, dim=1, iters=iters)
+    wn = (w / w.sum(-1, keepdim=True))[..., None, None]
+    b = S.frechet_mean(X, weights=w, dim=1, iters=iters, init=S.expm((wn * S.logm(X)).sum(1)))
+    torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    ga = torch.autograd.grad((a * G).sum(), (X, w))
+    gb = torch.autograd.grad((b * G).sum(), (X, w))
+    for x, y in zip(ga, gb):
+        torch.testing.assert_close(x, y, rtol=1e-9, atol=1e-10)
+    torch.testing.assert_close(S.frechet_mean(X, weights=w, dim=1, iters=0), S.expm((wn * S.logm(X)).sum(1)))
+
+
 def test_sandwich_feeds_spectral_functions_like_the_symmetrised_congruence():
     """S X S without symmetrisation gives logm values and gradients equal (to round-off) to the
     symmetrised congruence: the spectral functions read the lower triangle and return symmetric

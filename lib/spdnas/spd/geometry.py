@@ -177,16 +177,22 @@ def frechet_mean(
         with torch.no_grad():
             return frechet_mean(X, weights, dim, iters, step, init, False, False).detach()
     w = _weights(X, weights, dim)
+    S = Si = None
     if isinstance(init, torch.Tensor):
         M = init
     elif init == "logeuclid":
-        M = F.expm((w[..., None, None] * F.logm(X, check=False)).sum(dim), check=False)
+        T0 = (w[..., None, None] * F.logm(X, check=False)).sum(dim)
+        if iters == 0:
+            return F.expm(T0, check=False)
+        # the start M0 = exp(T0) is never formed: M0^{±1/2} = exp(±T0/2) from one eigendecomposition of T0
+        S, Si = F.spectral_functions(T0, ("sqrtexp", "invsqrtexp"), check=False)
     elif init == "arithmetic":
         M = (w[..., None, None] * X).sum(dim)
     else:
         raise ValueError(f"frechet_mean: init must be a tensor, 'logeuclid' or 'arithmetic', got {init!r}")
-    for _ in range(iters):
-        S, Si = F.sqrtm_invsqrtm(M, check=False)
+    for it in range(iters):
+        if it > 0 or S is None:
+            S, Si = F.sqrtm_invsqrtm(M, check=False)
         T = (w[..., None, None] * F.logm(sandwich(Si.unsqueeze(dim), X), check=False)).sum(dim)
         M = congruence(S, F.expm(step * T, check=False))
     return M
