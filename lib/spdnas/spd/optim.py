@@ -29,16 +29,16 @@ def split_parameters(params):
 # ---------------------------------------------------------------------------------------------
 
 
-def _sym(X):
-    return 0.5 * (X + X.transpose(-1, -2))
-
-
 class _Euclid:
     """R^n: identity gradient conversion and transport, x + u retraction."""
 
     @staticmethod
     def rgrad(X, G):
         return G
+
+    @staticmethod
+    def retr(X, U):
+        return X + U
 
     @staticmethod
     def retr_transp(X, U, V):
@@ -50,7 +50,7 @@ class _Stiefel:
 
     @staticmethod
     def rgrad(X, G):
-        return G - X @ _sym(X.transpose(-1, -2) @ G)
+        return G - X @ F.sym(X.transpose(-1, -2) @ G)
 
     @staticmethod
     def retr(X, U):
@@ -71,19 +71,19 @@ class _SPD:
 
     @staticmethod
     def rgrad(X, G):
-        return X @ _sym(G) @ X.transpose(-1, -2)
+        return X @ F.sym(G) @ X.transpose(-1, -2)
 
     @staticmethod
     def retr(X, U):
-        return _sym(X + U + 0.5 * U @ torch.linalg.solve(X, U))
+        return F.sym(X + U + 0.5 * U @ torch.linalg.solve(X, U))
 
     @classmethod
     def retr_transp(cls, X, U, V):
         Y = cls.retr(X, U)
         S, Si = F.sqrtm_invsqrtm(X, check=False)
-        E = F.sqrtm(_sym(Si @ Y @ Si), check=False)  # = expm(½ logm(X^{-½} Y X^{-½}))
+        E = F.sqrtm(F.sym(Si @ Y @ Si), check=False)  # = expm(½ logm(X^{-½} Y X^{-½}))
         A = S @ E
-        return Y, A @ _sym(Si @ V @ Si) @ A.transpose(-1, -2)
+        return Y, A @ F.sym(Si @ V @ Si) @ A.transpose(-1, -2)
 
 
 def _kind(p):
@@ -162,7 +162,7 @@ class BatchedRiemannianSGD(geoopt.optim.RiemannianSGD):
             for s, b in zip(states, self._split(B, sizes, shape)):
                 s["momentum_buffer"].copy_(b.reshape(s["momentum_buffer"].shape))
         else:
-            Y = kind.retr_transp(X, -lr * R, R)[0] if kind is _Euclid else kind.retr(X, -lr * R)
+            Y = kind.retr(X, -lr * R)
         for p, y in zip(ps, self._split(Y, sizes, shape)):
             p.copy_(y.reshape(p.shape))
 
