@@ -15,7 +15,9 @@ profiler) with torch and with NumPy: (eigh floor + products) / eigh floor is a l
 ratio for a step made of these decompositions and products (recorded with the product backend
 'torch', so that the congruences that the default backend computes in NumPy are among them). The
 step is also timed with every congruence through ``torch.matmul`` (product backend 'torch'), to show
-what :mod:`spdnas.spd.products` saves. Numbers only, no asserts.
+what :mod:`spdnas.spd.products` saves, and, for the derived cells, edge by edge (``grouped = False``:
+each edge and node mean its own spectral calls) to show what the grouped rounds of
+:class:`spdnas.nas.model.DiscreteCell` save. Numbers only, no asserts.
 """
 
 from __future__ import annotations
@@ -134,6 +136,7 @@ def _sync(device):
 
 
 def bench_network(name, model, X, y, repeats: int, device: str) -> dict:
+    from spdnas.nas.model import DiscreteCell
     from spdnas.spd import runtime
     from spdnas.spd.optim import riemannian_optimizer
 
@@ -161,6 +164,21 @@ def bench_network(name, model, X, y, repeats: int, device: str) -> dict:
     def step_torch_products():  # the same step with every congruence through torch.matmul (MKL)
         with runtime.product_backend("torch"):
             step()
+
+    cells = [m for m in model.modules() if isinstance(m, DiscreteCell)]
+
+    def step_edge_by_edge():  # derived cells: the same step with each edge and node computed on its own
+        for c in cells:
+            c.grouped = False
+        try:
+            step()
+        finally:
+            for c in cells:
+                del c.grouped
+
+    model.train()
+    with _Recorder() as r_edge:
+        step_edge_by_edge()
 
     model.train()
     with runtime.product_backend("torch"):  # every product of the step as a torch product, to replay
@@ -202,12 +220,15 @@ def bench_network(name, model, X, y, repeats: int, device: str) -> dict:
         tv, tve = timed(evaluate), timed(f_eval)
         model.train()
         tt = timed(step_torch_products)
-        rows.append((ts, te, tv, tve, tp, tn, tt))
+        tg = timed(step_edge_by_edge) if cells else float("nan")
+        rows.append((ts, te, tv, tve, tp, tn, tt, tg))
     a = np.array(rows)
     return {"network": name, "step_ms": 1e3 * float(np.median(a[:, 0])), "eigh_floor_ms": 1e3 * float(np.median(a[:, 1])),
             "ratio": float(np.median(a[:, 0] / a[:, 1])),
             "step_torch_products_ms": 1e3 * float(np.median(a[:, 6])),
-            "ratio_torch_products": float(np.median(a[:, 6] / a[:, 1])), "eval_ms": 1e3 * float(np.median(a[:, 2])),
+            "ratio_torch_products": float(np.median(a[:, 6] / a[:, 1])),
+            "step_edge_by_edge_ms": 1e3 * float(np.median(a[:, 7])),
+            "grouping_speedup": float(np.median(a[:, 7] / a[:, 0])), "eigh_calls_edge_by_edge": len(r_edge.calls), "eval_ms": 1e3 * float(np.median(a[:, 2])),
             "eval_eigh_floor_ms": 1e3 * float(np.median(a[:, 3])), "eval_ratio": float(np.median(a[:, 2] / a[:, 3])),
             "products": len(prods), "products_ms": 1e3 * float(np.median(a[:, 4])),
             "products_numpy_ms": 1e3 * float(np.median(a[:, 5])),
@@ -249,6 +270,10 @@ def main(argv=None):
               f"{row['products']} {row['products_ms']:.1f} / {row['products_numpy_ms']:.1f} ms, "
               f"{row['floor_ratio']:.2f} / {row['floor_ratio_numpy']:.2f} | "
               f"{row['eigh_calls']} ({row['matrices']}, sizes {row['sizes']})", flush=True)
+        if row["eigh_calls_edge_by_edge"] != row["eigh_calls"]:
+            print(f"{'':42s} edge by edge (cells not grouped): step {row['step_edge_by_edge_ms']:.1f} ms, "
+                  f"grouped {row['grouping_speedup']:.3f}x faster, eigh calls {row['eigh_calls_edge_by_edge']}",
+                  flush=True)
     if a.out:
         Path(a.out).write_text(json.dumps({"device": a.device, "threads": a.threads, "rows": rows}, indent=1))
 

@@ -20,7 +20,7 @@ import torch.nn as nn
 
 from ..spd import functional as F
 from ..spd import geometry as G
-from ..spd.modules import BiMap, LogEig, ReEig, SPDBatchNorm, VecUpper
+from ..spd.modules import BiMap, LogEig, ReEig, SPDBatchNorm, VecUpper, apply_grouped
 from .genotype import edge_kind, normalize_genotype
 from .ops import make_op, op_complexity
 
@@ -168,8 +168,27 @@ def node_mean(outs: torch.Tensor, iters: int) -> torch.Tensor:
     return G.frechet_mean(outs, dim=2, iters=iters, check=False)
 
 
+def node_means(stacks, iters: int) -> list[torch.Tensor]:
+    """:func:`node_mean` of each (B, C_i, K, m, m) stack; stacks of one shape but for C_i as one call."""
+    stacks = list(stacks)
+    a = stacks[0]
+    if len(stacks) == 1 or any(s.shape[0] != a.shape[0] or s.shape[2:] != a.shape[2:] for s in stacks):
+        return [node_mean(s, iters) for s in stacks]
+    sizes = [s.shape[1] for s in stacks]
+    return list(node_mean(torch.cat(stacks, dim=1), iters).split(sizes, dim=1))
+
+
 class DiscreteCell(nn.Module):
-    """A derived cell: each node is the Fréchet mean of its two chosen op outputs."""
+    """A derived cell: each node is the Fréchet mean of its two chosen op outputs.
+
+    The forward pass runs in rounds: every edge whose input state exists (edges of one op on
+    inputs of one size grouped by :func:`spdnas.spd.modules.apply_grouped`), then every node
+    whose two edges are done (one Fréchet-mean call per matrix size). The two preprocessings
+    are grouped too. The values are those of the edge-by-edge order (to round-off); set
+    ``grouped = False`` on a cell for that order.
+    """
+
+    grouped = True
 
     def __init__(self, pairs, concat, plan: dict, cfg: dict):
         super().__init__()
@@ -187,10 +206,27 @@ class DiscreteCell(nn.Module):
         self.concat, self.iters = list(concat), cfg["karcher_iters"]
 
     def forward(self, s0, s1):
-        states = [self.pre0(s0), self.pre1(s1)]
-        for i in range(len(self.ops) // 2):
-            outs = [self.ops[k](states[self.indices[k]]) for k in (2 * i, 2 * i + 1)]
-            states.append(node_mean(torch.stack(outs, dim=2), self.iters))
+        if not self.grouped:
+            states = [self.pre0(s0), self.pre1(s1)]
+            for i in range(len(self.ops) // 2):
+                outs = [self.ops[k](states[self.indices[k]]) for k in (2 * i, 2 * i + 1)]
+                states.append(node_mean(torch.stack(outs, dim=2), self.iters))
+            return torch.cat([states[c] for c in self.concat], dim=1)
+        states = dict(enumerate(apply_grouped([self.pre0, self.pre1], [s0, s1])))
+        outs, steps = {}, len(self.ops) // 2
+        while len(states) < 2 + steps:
+            ready = [k for k in range(len(self.ops)) if k not in outs and self.indices[k] in states]
+            groups = {}
+            for k in ready:
+                groups.setdefault((self.names[k], tuple(states[self.indices[k]].shape)), []).append(k)
+            for ks in groups.values():
+                ys = apply_grouped([self.ops[k] for k in ks], [states[self.indices[k]] for k in ks])
+                outs.update(zip(ks, ys))
+            nodes = [i for i in range(steps) if 2 + i not in states and 2 * i in outs and 2 * i + 1 in outs]
+            if not nodes:  # pragma: no cover - normalize_genotype guarantees edges from earlier states
+                raise RuntimeError("DiscreteCell: a node's edges come from states that are never computed")
+            means = node_means([torch.stack([outs[2 * i], outs[2 * i + 1]], dim=2) for i in nodes], self.iters)
+            states.update((2 + i, y) for i, y in zip(nodes, means))
         return torch.cat([states[c] for c in self.concat], dim=1)
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "stiefel_init",
     "frozen_running_stats",
     "running_stats_frozen",
+    "apply_grouped",
 ]
 
 
@@ -317,3 +318,91 @@ class SkipReduced(nn.Module):
         bottom = torch.cat([Z.transpose(-1, -2), B], dim=-1)
         Y = torch.cat([top, bottom], dim=-2)
         return Y.squeeze(1) if was3 else Y
+
+
+def _concatenable(Xs) -> bool:
+    """Whether the tensors are (B, C_i, n, n) stacks that differ at most in their channel counts."""
+    a = Xs[0]
+    return all(isinstance(X, torch.Tensor) and X.dim() == 4 and a.dim() == 4 and X.shape[0] == a.shape[0]
+               and X.shape[-1] == a.shape[-1] and X.dtype == a.dtype and X.device == a.device for X in Xs)
+
+
+def _same_settings(mods, *names) -> bool:
+    return all(getattr(m, k) == getattr(mods[0], k) for m in mods for k in names)
+
+
+def _reeig_group(mods, Xs):
+    if all(X is Xs[0] for X in Xs):  # one input (e.g. both preprocessings of a network's first cell)
+        return [mods[0](Xs[0])] * len(Xs)
+    sizes = [X.shape[1] for X in Xs]
+    return list(F.reeig(torch.cat(Xs, dim=1), mods[0].eps, check=False).split(sizes, dim=1))
+
+
+def _batch_norm_group(mods, Xs):
+    for m, X in zip(mods, Xs):
+        _as4d(X, m.channels, "SPDBatchNorm")
+    sizes = [m.channels for m in mods]
+    running = torch.cat([m.running_mean for m in mods])
+    Y = mods[0].normalize(torch.cat(Xs, dim=1), running, torch.cat([m.bias for m in mods]))
+    if mods[0].training and not _STATS.frozen:
+        with torch.no_grad():
+            for m, r in zip(mods, running.split(sizes)):
+                m.running_mean.copy_(r)
+    return list(Y.split(sizes, dim=1))
+
+
+def _weighted_mean_group(mods, Xs):
+    for m, X in zip(mods, Xs):
+        _as4d(X, m.in_channels, "WeightedFrechetMean")
+    m0 = mods[0]
+    w = torch.stack([m.weights() for m in mods]).to(Xs[0].dtype).unsqueeze(0)  # (1, k, Co, Ci)
+    if all(X is Xs[0] for X in Xs):  # one input: broadcast it instead of repeating its matrices
+        X = Xs[0].unsqueeze(1).unsqueeze(1)
+    else:
+        X = torch.stack(Xs, dim=1).unsqueeze(2)  # (B, k, 1, Ci, n, n)
+    return list(G.frechet_mean(X, weights=w, dim=3, iters=m0.iters, check=False).unbind(1))
+
+
+def _pool_group(mods, Xs):
+    F.check_shape(Xs[0], "SPDPool2d")
+    sizes = [X.shape[1] for X in Xs]
+    return list(mods[0](torch.cat(Xs, dim=1)).split(sizes, dim=1))
+
+
+_GROUPS = (
+    (ReEig, ("eps",), _reeig_group),
+    (SPDBatchNorm, ("n", "momentum", "karcher_iters", "detach_mean", "training"), _batch_norm_group),
+    (WeightedFrechetMean, ("in_channels", "out_channels", "iters"), _weighted_mean_group),
+    (SPDPool2d, ("mode", "out_dim", "kernel_size", "stride"), _pool_group),
+)
+
+
+def apply_grouped(mods, Xs) -> list[torch.Tensor]:
+    """``[mods[i](Xs[i])]`` with the spectral work of same-kind layers done as one batched call.
+
+    ``mods`` are layers of one kind (or ``nn.Sequential`` stacks of the same layer kinds, run stage
+    by stage) and ``Xs`` their (B, C_i, n, n) inputs. ReEig, SPDBatchNorm (over the channel
+    concatenation: its own statistics per channel, running means written back per layer),
+    WeightedFrechetMean and SPDPool2d layers with the same settings on inputs of one matrix size
+    make one set of eigendecompositions instead of one per layer; other layers, and inputs of
+    different sizes, run one by one. Same values as the one-by-one calls (to round-off).
+    """
+    mods, Xs = list(mods), list(Xs)
+    if len(mods) != len(Xs):
+        raise ValueError(f"apply_grouped: {len(mods)} layers for {len(Xs)} inputs")
+    if not mods:
+        return []
+    kind = type(mods[0])
+    if any(type(m) is not kind for m in mods):
+        raise ValueError(f"apply_grouped: layers of different kinds {sorted({type(m).__name__ for m in mods})}")
+    if kind is nn.Sequential:
+        if any(len(m) != len(mods[0]) for m in mods):
+            raise ValueError("apply_grouped: nn.Sequential layers of different lengths")
+        for stage in range(len(mods[0])):
+            Xs = apply_grouped([m[stage] for m in mods], Xs)
+        return Xs
+    if len(mods) > 1 and _concatenable(Xs):
+        for cls, settings, run in _GROUPS:
+            if kind is cls and _same_settings(mods, *settings):
+                return run(mods, Xs)
+    return [m(X) for m, X in zip(mods, Xs)]
