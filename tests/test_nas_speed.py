@@ -181,18 +181,3 @@ def test_sqrtexp_kinds_and_symmetric_input():
         F.spectral_functions(T, ("sqrtexp", "log"))
 
 
-@pytest.mark.parametrize("iters", [0, 1, 2])
-def test_pool_mean_equals_logeuclid_started_frechet_mean(iters):
-    from spdnas.nas.supernet import _pool_mean
-    from spdnas.spd import geometry as G
-
-    g = torch.Generator().manual_seed(10)
-    X = rand_spd(1, 2, 3, 1, 4, n=5, cond=20.0, gen=g).requires_grad_()  # (1, u, B, 1, Ci, n, n)
-    logits = torch.randn(3, 2, 1, 4, 4, generator=g, dtype=torch.float64).requires_grad_()  # (s, u, 1, Co, Ci)
-    fast = _pool_mean(X, torch.softmax(logits, -1), iters)
-    ref = G.frechet_mean(X, weights=torch.softmax(logits, -1), dim=4, iters=iters, init="logeuclid", check=False)
-    torch.testing.assert_close(fast, ref, rtol=1e-10, atol=1e-12)
-    gf = torch.autograd.grad((fast ** 2).sum(), (X, logits))
-    gr = torch.autograd.grad((ref ** 2).sum(), (X, logits))
-    for a, b in zip(gf, gr):
-        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-10)

@@ -155,7 +155,8 @@ class EdgeGroup(nn.Module):
             return self._bimap_candidates(X, *tensors)
         u, C = X.shape[0], X.shape[2]
         w = sparsemax(tensors[0], dim=-1).to(X.dtype).reshape(-1, u, 1, C, C)  # (.., Co, Ci)
-        return _pool_mean(X[None, :, :, None], w, self.iters)
+        # X (1, u, B, 1, Ci, n, n), w (s, u, 1, Co, Ci) -> (s, u, B, Co, n, n); log X once per distinct input
+        return G.frechet_mean(X[None, :, :, None], weights=w, dim=4, iters=self.iters, init="logeuclid", check=False)
 
     def forward(self, X: torch.Tensor, parts: dict | None = None) -> torch.Tensor:
         """Candidates of all k edges from u distinct inputs X (u, B, C, n, n); edge e reads X[e % u].
@@ -246,28 +247,6 @@ def karcher_mean(X: torch.Tensor, w: torch.Tensor, dim: int, iters: int = 1) -> 
     for _ in range(iters):
         S, Si = F.sqrtm_invsqrtm(M, check=False)
         T = (wx * F.logm(G.sandwich(Si.unsqueeze(dim), X), check=False)).sum(dim)
-        M = G.congruence(S, F.expm(T, check=False))
-    return M
-
-
-def _pool_mean(X: torch.Tensor, w: torch.Tensor, iters: int) -> torch.Tensor:
-    """WeightedPooling: Fréchet means over the channel axis 4 started at the weighted log-Euclidean mean.
-
-    X (1, u, B, 1, Ci, n, n), w (s, u, 1, Co, Ci) -> (s, u, B, Co, n, n). Same result as
-    ``geometry.frechet_mean(X, w, dim=4, init='logeuclid')``; the start M0 = exp(T0) is never
-    formed: M0^{±1/2} = exp(±T0/2) come from one eigendecomposition of T0, and log X is taken once
-    per distinct input.
-    """
-    w = w / w.sum(dim=-1, keepdim=True)
-    wx = w[..., None, None]
-    T0 = (wx * F.logm(X, check=False)).sum(4)
-    if iters == 0:
-        return F.expm(T0, check=False)
-    S, Si = F.spectral_functions(T0, ("sqrtexp", "invsqrtexp"), check=False)
-    for it in range(iters):
-        if it > 0:
-            S, Si = F.sqrtm_invsqrtm(M, check=False)
-        T = (wx * F.logm(G.sandwich(Si.unsqueeze(4), X), check=False)).sum(4)
         M = G.congruence(S, F.expm(T, check=False))
     return M
 
