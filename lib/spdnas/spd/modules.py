@@ -323,7 +323,7 @@ class SkipReduced(nn.Module):
 def _concatenable(Xs) -> bool:
     """Whether the tensors are (B, C_i, n, n) stacks that differ at most in their channel counts."""
     a = Xs[0]
-    return all(isinstance(X, torch.Tensor) and X.dim() == 4 and a.dim() == 4 and X.shape[0] == a.shape[0]
+    return all(isinstance(X, torch.Tensor) and X.dim() == 4 and X.shape[0] == a.shape[0]
                and X.shape[-1] == a.shape[-1] and X.dtype == a.dtype and X.device == a.device for X in Xs)
 
 
@@ -364,7 +364,6 @@ def _weighted_mean_group(mods, Xs):
 
 
 def _pool_group(mods, Xs):
-    F.check_shape(Xs[0], "SPDPool2d")
     sizes = [X.shape[1] for X in Xs]
     return list(mods[0](torch.cat(Xs, dim=1)).split(sizes, dim=1))
 
